@@ -1,0 +1,1 @@
+"""Reading and segmenting plan documents."""
