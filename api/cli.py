@@ -1,0 +1,211 @@
+"""The ``cchc`` command line: a thin shell that parses arguments, calls the core functions and
+maps ``CCHCError`` to one clear line on stderr and a non-zero exit."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from cchc.corpus.models import AREAS, KINDS
+from cchc.errors import CCHCError
+from cchc.settings import get_settings
+
+
+def _library():
+    from cchc.indexing.library import Library
+
+    return Library(get_settings())
+
+
+def _echo_json(obj) -> None:
+    click.echo(json.dumps(obj, ensure_ascii=False, indent=2))
+
+
+def handle_errors(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except CCHCError as e:
+            click.echo(f"Lỗi: {e.line()}", err=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+@click.group()
+@click.version_option(package_name="cchc-lens")
+def cli():
+    """CCHC Lens: tìm kiếm, đối chiếu và so sánh kế hoạch cải cách hành chính."""
+
+
+# --- ingest / plans / show / remove --------------------------------------------------------
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--samples", is_flag=True, help="Nạp bộ kế hoạch mẫu đi kèm phần mềm.")
+@click.option("--replace", is_flag=True, help="Thay thế phiên bản cũ của tệp đã có trong thư viện.")
+@click.option("--no-index", is_flag=True, help="Chỉ lưu, chưa cập nhật chỉ mục tìm kiếm.")
+@click.option("--json", "as_json", is_flag=True, help="In kết quả dạng JSON.")
+@handle_errors
+def ingest(paths, samples, replace, no_index, as_json):
+    """Nạp tệp kế hoạch (.txt, .md, .docx, .pdf) hoặc thư mục vào thư viện."""
+    from cchc.corpus.bundled import sample_paths
+    from cchc.indexing.ingest import collect_paths
+    from cchc.indexing.ingest import ingest as core_ingest
+
+    targets = list(paths) + (sample_paths() if samples else [])
+    if not targets:
+        raise CCHCError("no_input", "chưa chỉ ra tệp hay thư mục nào (hoặc dùng --samples)")
+    lib = _library()
+    files = collect_paths(targets)
+    results = []
+    show_bar = len(files) > 5 and not as_json
+    with click.progressbar(length=len(files), label="Đang nạp", file=sys.stderr) if show_bar else _nullbar() as bar:
+        def progress(r):
+            results.append(r)
+            bar.update(1)
+            if not as_json:
+                click.echo(_result_line(r), err=r.status == "failed")
+
+        core_ingest(lib, files, replace=replace, progress=progress)
+    index_info = None
+    if not no_index and any(r.status in ("added", "replaced") for r in results):
+        index_info = _refresh(lib, quiet=as_json)
+    if as_json:
+        _echo_json({"results": [r.to_json() for r in results], "index": index_info})
+    else:
+        ok = sum(r.ok for r in results)
+        click.echo(f"Xong: {ok}/{len(results)} tệp thành công.")
+    if any(not r.ok for r in results):
+        sys.exit(1)
+
+
+class _nullbar:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False
+
+    def update(self, n):
+        pass
+
+
+def _result_line(r) -> str:
+    if r.status == "failed":
+        return f"✗ {r.source}: {r.message}"
+    label = {"added": "đã nạp", "replaced": "đã thay thế", "unchanged": "không đổi"}[r.status]
+    extra = f", {r.n_clauses} điều khoản" if r.n_clauses else ""
+    notes = f" ({'; '.join(r.notes)})" if r.notes else ""
+    msg = f" — {r.message}" if r.message else ""
+    return f"✓ {r.source}: {label} → kế hoạch {r.plan_id} [{r.unit or '?'}]{extra}{notes}{msg}"
+
+
+def _refresh(lib, *, quiet: bool):
+    try:
+        from cchc.search.index_manager import refresh_indexes
+    except ImportError:
+        return None
+    if not quiet:
+        click.echo("Đang cập nhật chỉ mục tìm kiếm…", err=True)
+    info = refresh_indexes(lib)
+    if not quiet:
+        click.echo(f"Chỉ mục: {info.n_clauses} điều khoản, {info.embedded} câu mới được nhúng.", err=True)
+    return info.to_json()
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="In dạng JSON.")
+@handle_errors
+def plans(as_json):
+    """Liệt kê các kế hoạch trong thư viện."""
+    lib = _library()
+    items = lib.plans()
+    if as_json:
+        _echo_json([p.to_json() for p in items])
+        return
+    if not items:
+        click.echo("Thư viện trống. Nạp kế hoạch bằng: cchc ingest TỆP... (hoặc cchc ingest --samples)")
+        return
+    for p in items:
+        m = p.meta
+        click.echo(
+            f"{p.id:>4}  {m.unit or '?':<24} {m.province or '?':<12} {m.period or '?':<24} "
+            f"{p.n_clauses:>4} điều khoản  {p.source}"
+        )
+
+
+@cli.command()
+@click.argument("plan_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="In dạng JSON.")
+@handle_errors
+def show(plan_id, as_json):
+    """Xem dàn ý một kế hoạch: các mục, loại điều khoản và lĩnh vực cải cách."""
+    lib = _library()
+    plan = lib.plan(plan_id)
+    clauses = lib.clauses(plan_id)
+    if as_json:
+        d = plan.to_json()
+        d.update(title=plan.meta.title, year_end=plan.meta.year_end, parents=plan.meta.parents)
+        d["clauses"] = [c.to_json() for c in clauses]
+        _echo_json(d)
+        return
+    m = plan.meta
+    click.secho(m.title or plan.source, bold=True)
+    click.echo(f"Đơn vị: {m.unit or '—'} ({m.level or '—'}), {m.province or '—'} · Kỳ: {m.period or '—'}")
+    click.echo(f"Số: {m.doc_number or '—'} · Ngày: {m.issued or '—'} · Tệp: {plan.source}")
+    for parent in m.parents:
+        click.echo(f"Thực hiện: {parent}")
+    click.echo()
+    shown: list[str] = []
+    for c in clauses:
+        for depth, heading in enumerate(c.path):
+            if len(shown) > depth and shown[depth] == heading:
+                continue
+            shown = shown[:depth] + [heading]
+            click.secho("  " * depth + heading, bold=depth == 0)
+        indent = "  " * len(c.path)
+        tag = f"[{c.id}] {KINDS.get(c.kind, c.kind)}" + (f" · {AREAS[c.area]}" if c.area else "")
+        click.echo(f"{indent}{click.style(tag, fg='cyan')} {c.label or ''} {c.text}".rstrip())
+        if c.is_table_row:
+            click.echo(
+                f"{indent}    chủ trì: {c.responsible or '—'} | phối hợp: {c.partners or '—'} | "
+                f"thời gian: {c.deadline or '—'} | sản phẩm: {c.output or '—'}"
+            )
+
+
+@cli.command()
+@click.argument("plan_id", type=int)
+@handle_errors
+def remove(plan_id):
+    """Xóa một kế hoạch khỏi thư viện."""
+    from cchc.indexing.ingest import remove_plan
+
+    lib = _library()
+    remove_plan(lib, plan_id)
+    _refresh(lib, quiet=False)
+    click.echo(f"Đã xóa kế hoạch {plan_id}.")
+
+
+@cli.command()
+@handle_errors
+def reindex():
+    """Dựng lại chỉ mục tìm kiếm (ví dụ sau khi đổi mô hình nhúng)."""
+    lib = _library()
+    info = _refresh(lib, quiet=False)
+    if info is None:
+        raise CCHCError("index_unavailable", "chưa có mô-đun chỉ mục")
+
+
+def main():  # pragma: no cover
+    cli()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
