@@ -193,6 +193,57 @@ def remove(plan_id):
     click.echo(f"Đã xóa kế hoạch {plan_id}.")
 
 
+def _highlight(text: str, terms: list[str]) -> str:
+    """Bold the matched words (case- and diacritic-insensitive, whole words)."""
+    import re
+
+    from cchc.corpus.textnorm import fold
+
+    if not terms:
+        return text
+    wanted = {fold(w) for t in terms for w in re.findall(r"\w+", t)}
+    return re.sub(r"\w+", lambda m: click.style(m.group(0), bold=True, fg="yellow") if fold(m.group(0)) in wanted else m.group(0), text)
+
+
+@cli.command("search")
+@click.argument("query")
+@click.option("--mode", type=click.Choice(["hybrid", "dense", "lexical"]), default="hybrid", show_default=True, help="Cách tìm.")
+@click.option("--top-k", "-k", type=int, default=10, show_default=True, help="Số kết quả.")
+@click.option("--province", multiple=True, help="Lọc theo tỉnh/thành phố (lặp lại được).")
+@click.option("--unit", multiple=True, help="Lọc theo đơn vị (xã, phường…).")
+@click.option("--level", multiple=True, help="Lọc theo cấp: xã, phường, huyện, tỉnh, thành phố.")
+@click.option("--year", type=int, help="Lọc theo năm (kế hoạch có kỳ bao trùm năm này).")
+@click.option("--area", multiple=True, help="Lọc theo lĩnh vực cải cách (mã hoặc tên).")
+@click.option("--kind", multiple=True, help="Lọc theo loại điều khoản: purpose, target, task, assignment, budget, other.")
+@click.option("--plan", "plan_ids", multiple=True, type=int, help="Chỉ tìm trong các kế hoạch này.")
+@click.option("--per-plan", type=int, help="Tối đa N kết quả mỗi kế hoạch.")
+@click.option("--json", "as_json", is_flag=True, help="In dạng JSON.")
+@handle_errors
+def search_cmd(query, mode, top_k, province, unit, level, year, area, kind, plan_ids, per_plan, as_json):
+    """Tìm điều khoản trong mọi kế hoạch (gõ có dấu, không dấu hay viết tắt đều được)."""
+    from cchc.search.engine import SearchFilters, search
+
+    lib = _library()
+    filters = SearchFilters(
+        province=list(province), unit=list(unit), level=list(level), year=year,
+        area=list(area), kind=list(kind), plan_ids=list(plan_ids),
+    )
+    hits = search(lib, query, mode=mode, filters=filters, top_k=top_k, per_plan=per_plan)
+    if as_json:
+        _echo_json([h.to_json() for h in hits])
+        return
+    if not hits:
+        click.echo("Không tìm thấy điều khoản phù hợp.")
+        return
+    for i, h in enumerate(hits, 1):
+        where = ", ".join(x for x in (h.unit, h.province, h.period) if x)
+        tag = KINDS.get(h.kind, h.kind) + (f" · {AREAS[h.area]}" if h.area else "")
+        click.secho(f"{i:>2}. {where}  [kế hoạch {h.plan_id}, điều khoản {h.clause_id}]", bold=True)
+        click.echo(f"    {click.style(h.section, fg='cyan')}  ({tag})")
+        click.echo(f"    {_highlight(h.text, h.matched)}")
+        click.echo()
+
+
 @cli.command()
 @handle_errors
 def reindex():
