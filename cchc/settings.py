@@ -46,7 +46,16 @@ class Settings(BaseSettings):
     )
     hnsw_m: int = Field(32, description="HNSW graph degree for the approximate dense index.")
     hnsw_ef_search: int = Field(96, description="HNSW search breadth (higher: better recall, slower).")
-    fusion: str = Field("rrf", description="How hybrid search fuses rankings: 'rrf' or 'score'.")
+    fusion: str = Field(
+        "score",
+        description="How hybrid search fuses rankings: 'score' (min-max normalised scores, weighted) "
+        "or 'rrf' (reciprocal rank fusion); chosen by bench/search_eval.py.",
+    )
+    dense_weight: float = Field(
+        0.1,
+        description="Weight of the dense score in score fusion (lexical gets 1 − this); chosen by "
+        "leave-one-out on the dev set, see bench/RESULTS.md.",
+    )
     rrf_k: int = Field(60, description="Reciprocal-rank-fusion constant.")
     gap_covered: float = Field(0.80, description="Gap analysis: match score at or above which an item is covered.")
     gap_partial: float = Field(0.65, description="Gap analysis: match score at or above which an item is partly covered.")

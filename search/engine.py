@@ -2,8 +2,9 @@
 
 Dense retrieval (multilingual-e5 embeddings in FAISS) finds paraphrases; BM25 over Vietnamese
 word tokens finds exact terms, abbreviations and text typed without diacritics. Hybrid mode
-fuses the two rankings with reciprocal rank fusion (chosen over calibrated score fusion by the
-evaluation in ``bench/search_eval.py``; see bench/RESULTS.md). Filters are resolved to clause ids
+fuses the two with min-max normalised, weighted score fusion; it beat reciprocal rank fusion
+on the dev set and its weight was chosen by leave-one-out (``bench/search_eval.py``,
+bench/RESULTS.md). Filters are resolved to clause ids
 in SQL and applied inside both indexes, so a narrow filter still fills ``top_k``.
 """
 
@@ -21,6 +22,7 @@ from cchc.indexing import store
 from cchc.indexing.embeddings import Embedder, get_embedder
 from cchc.indexing.library import Library
 from cchc.search.index_manager import load_indexes
+from cchc.search.query import dense_query
 
 MODES = ("hybrid", "dense", "lexical")
 
@@ -209,7 +211,7 @@ def search(
     lex_hits = []
     if mode in ("hybrid", "dense"):
         emb = embedder or get_embedder(settings.embedder)
-        qv = np.asarray(emb.embed_queries([q]), dtype=np.float32)
+        qv = np.asarray(emb.embed_queries([dense_query(q, idx.lexical.expand, idx.restorer)]), dtype=np.float32)
         scores, ids = idx.dense.search(qv, depth, allowed_ids=allowed)
         dense_pairs = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
     if mode in ("hybrid", "lexical"):
@@ -222,7 +224,7 @@ def search(
     elif mode == "lexical":
         fused = dict(lex_pairs)
     elif (fusion or settings.fusion) == "score":
-        fused = score_fusion(dense_pairs, lex_pairs)
+        fused = score_fusion(dense_pairs, lex_pairs, alpha=settings.dense_weight)
     else:
         fused = rrf([[c for c, _ in dense_pairs], [c for c, _ in lex_pairs]], k=settings.rrf_k)
     dense_rank = {c: r for r, (c, _) in enumerate(dense_pairs)}

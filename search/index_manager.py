@@ -25,6 +25,7 @@ from cchc.indexing.embeddings import Embedder, embed_passages_cached, get_embedd
 from cchc.indexing.lexical import LexicalIndex, LexTokens, tokenize_passage
 from cchc.indexing.library import Library
 from cchc.indexing.snapshot import current_snapshot, publish_snapshot
+from cchc.search.query import DiacriticRestorer
 
 SNAPSHOT_FILE = "snapshot.json"
 
@@ -53,6 +54,7 @@ class Indexes:
     model_id: str
     snapshot: Path
     abbreviations: dict
+    restorer: DiacriticRestorer | None = None
 
 
 class _CountingEmbedder:
@@ -101,10 +103,12 @@ def refresh_indexes(library: Library, *, embedder: Embedder | None = None, progr
         pairs = learn_abbreviations(texts)
         dense = DenseIndex.build(ids, vectors.reshape(len(ids), embedder.dim), model_id=embedder.model_id, generation=gen)
         lexical = LexicalIndex.build(ids, tokens, abbreviations=pairs)
+        restorer = DiacriticRestorer.train(texts)
 
         def write(directory: Path) -> None:
             dense.save(directory)
             lexical.save(directory)
+            restorer.save(directory)
             (directory / SNAPSHOT_FILE).write_text(
                 json.dumps(
                     {
@@ -166,6 +170,7 @@ def load_indexes(library: Library, *, embedder: Embedder | None = None) -> Index
         model_id=meta["model_id"],
         snapshot=snap,
         abbreviations=abbreviations,
+        restorer=DiacriticRestorer.load(snap),
     )
     library._indexes = loaded
     return loaded
