@@ -99,7 +99,7 @@ class AreaModel:
         for row in probs:
             best = int(row.argmax())
             p = float(row[best])
-            out.append((self.classes[best] if p >= MIN_CONFIDENCE else None, p))
+            out.append((str(self.classes[best]) if p >= MIN_CONFIDENCE else None, p))
         return out
 
 
@@ -119,7 +119,7 @@ def train_area_model(clauses: list[Clause]) -> AreaModel:
     )
     pipe = make_pipeline(features, LogisticRegression(C=8.0, max_iter=2000, class_weight="balanced"))
     pipe.fit(texts, labels)
-    return AreaModel(pipeline=pipe, classes=list(pipe.classes_), n_train=len(labelled))
+    return AreaModel(pipeline=pipe, classes=[str(c) for c in pipe.classes_], n_train=len(labelled))
 
 
 _model: AreaModel | None = None
