@@ -134,6 +134,15 @@ def get_plan(conn: sqlite3.Connection, plan_id: int) -> Plan:
     return _plan_from_row(row, n)
 
 
+def plan_cards(conn: sqlite3.Connection, ids: list[int]) -> dict[int, sqlite3.Row]:
+    """The few plan fields a search hit shows, for just the plans that appear in the hits."""
+    if not ids:
+        return {}
+    marks = ",".join("?" * len(ids))
+    rows = conn.execute(f"SELECT id, unit, province, period, source FROM plans WHERE id IN ({marks})", ids)
+    return {r["id"]: r for r in rows}
+
+
 def find_plan_by_hash(conn: sqlite3.Connection, content_hash: str) -> sqlite3.Row | None:
     return conn.execute("SELECT id, source FROM plans WHERE content_hash = ?", (content_hash,)).fetchone()
 

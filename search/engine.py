@@ -174,6 +174,13 @@ def surface_matches(query: str, text: str, extra: list[str] | None = None) -> li
 # --- search -----------------------------------------------------------------------------------
 
 
+def _hydrate(library: Library, ids: list[int]):
+    with library.lock:
+        clauses = store.clauses_by_ids(library.conn, ids)
+        plans = store.plan_cards(library.conn, sorted({c.plan_id for c in clauses.values()}))
+    return clauses, plans
+
+
 def check_query(query: str, top_k: int, mode: str, settings) -> str:
     q = " ".join((query or "").split())
     if not q:
@@ -231,14 +238,17 @@ def search(
     lex_rank = {c: r for r, (c, _) in enumerate(lex_pairs)}
 
     ordered = sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))
-    wanted = [cid for cid, _ in ordered[: depth]]
-    with library.lock:
-        clauses = store.clauses_by_ids(library.conn, wanted)
-        plans = {p.id: p for p in store.list_plans(library.conn)}
-    expansions = [text for text, _w in idx.lexical.expand(q)] if hasattr(idx.lexical, "expand") else []
+    # Hydrate only what the page needs; more only when per-plan caps or deleted ids thin it out.
+    first = top_k * 3 if per_plan is None else len(ordered)
+    clauses, plans = _hydrate(library, [cid for cid, _ in ordered[:first]])
     hits: list[SearchHit] = []
     per: dict[int, int] = {}
-    for cid, score in ordered:
+    expansions: list[str] | None = None
+    for pos, (cid, score) in enumerate(ordered):
+        if pos == first and len(hits) < top_k:
+            more_c, more_p = _hydrate(library, [c for c, _ in ordered[first:]])
+            clauses.update(more_c)
+            plans.update(more_p)
         c = clauses.get(cid)
         if c is None:  # deleted since the snapshot was built
             continue
@@ -247,15 +257,19 @@ def search(
                 continue
             per[c.plan_id] = per.get(c.plan_id, 0) + 1
         p = plans.get(c.plan_id)
-        matched = matched_by_id.get(cid) or surface_matches(q, c.text, expansions)
+        matched = matched_by_id.get(cid)
+        if not matched:
+            if expansions is None:
+                expansions = [text for text, _w in idx.lexical.expand(q)]
+            matched = surface_matches(q, c.text, expansions)
         hits.append(
             SearchHit(
                 clause_id=cid,
                 plan_id=c.plan_id,
-                unit=p.meta.unit if p else None,
-                province=p.meta.province if p else None,
-                period=p.meta.period if p else None,
-                source=p.source if p else "",
+                unit=p["unit"] if p else None,
+                province=p["province"] if p else None,
+                period=p["period"] if p else None,
+                source=p["source"] if p else "",
                 section=c.section,
                 kind=c.kind,
                 area=c.area,
