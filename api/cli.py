@@ -12,13 +12,15 @@ import click
 
 from cchc.corpus.models import AREAS, KINDS
 from cchc.errors import CCHCError
-from cchc.settings import get_settings
+from cchc.settings import Settings
 
 
 def _library():
     from cchc.indexing.library import Library
 
-    return Library(get_settings())
+    # Fresh settings per command: the environment is the configuration, and tests (or a
+    # long-lived shell) may change it between invocations.
+    return Library(Settings())
 
 
 def _echo_json(obj) -> None:
@@ -260,3 +262,5 @@ def main():  # pragma: no cover
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+from cchc.api import cli_serve  # noqa: E402,F401
