@@ -116,7 +116,7 @@ _TERMINAL = (".", ";", ":", "!", "?", "…", "./.", ".)", ".”", '."', ";)")
 # Words after which a sentence cannot end: a line ending in one was cut mid-sentence.
 _DANGLING = {
     "của", "và", "các", "với", "theo", "về", "cho", "trong", "tại", "để", "số", "ngày", "là", "những",
-    "được", "có", "đến", "từ", "trên", "dưới", "hoặc", "như", "nhằm", "do", "bằng", "vào", "ra", "thuộc",
+    "được", "có", "đến", "từ", "trên", "dưới", "hoặc", "như", "nhằm", "do", "bằng", "vào", "ra",
     "phòng", "sở", "ban", "trung", "ủy", "uỷ", "bộ", "cơ", "đơn", "nhà", "người", "việc", "công", "hành",
     "thủ", "cải", "thành", "tổ", "cán", "hội", "đội", "kế",
 }
@@ -157,21 +157,31 @@ def detect_hard_wrap(lines: list[str]) -> int | None:
     return None
 
 
-def should_join(prev: str, nxt: str, wrap_width: int | None) -> bool:
-    """Is ``nxt`` the continuation of ``prev`` (a line broken mid-sentence)?"""
-    if not prev:
+def should_join(prev: str, nxt: str, wrap_width: int | None, *, prev_marked: bool = False) -> bool:
+    """Is ``nxt`` the continuation of ``prev`` (a line broken mid-sentence)?
+
+    ``prev`` is the last physical line of the current logical line; ``prev_marked`` says
+    whether that logical line started with a list marker ("1.2.", "-", "a)").
+    """
+    if not prev or nxt.lower().startswith("nơi nhận"):
         return False
     marker = match_marker(nxt)
     if marker is not None:
-        # "- xã hội" after "kinh tế" is a wrapped hyphenated phrase, not a bullet.
-        return marker.style in ("dash", "plus") and _starts_lower(marker.text) and not prev.rstrip().endswith(":")
+        # "- xã hội" after "kinh tế" is a wrapped hyphenated phrase, and "- 2030" after
+        # "giai đoạn 2026" a wrapped range, not bullets.
+        if marker.style not in ("dash", "plus") or prev.rstrip().endswith(":"):
+            return False
+        return _starts_lower(marker.text) or (marker.text[:1].isdigit() and not ends_sentence(prev))
     if _starts_lower(nxt):
         return not prev.rstrip().endswith(":")
     full_line = bool(wrap_width) and len(prev) >= wrap_width - 15
     if ends_sentence(prev):
-        # In wrapped PDF text a sentence may end exactly at a full line while the paragraph
-        # goes on; a short terminated line ends its paragraph.
-        return full_line and not prev.rstrip().endswith(":")
+        # In wrapped PDF text a numbered item may end a sentence exactly at a full line and go
+        # on; for plain paragraphs that is indistinguishable from a paragraph break, which is
+        # the likelier reading.
+        return full_line and prev_marked and not prev.rstrip().endswith(":")
+    if prev.rstrip().endswith((" -", " –")):
+        return True  # "giai đoạn 2026 -" / "2030": a range cut at the line end
     if len(prev) >= 40 and _last_word(prev) in _DANGLING:
         return True
     return full_line

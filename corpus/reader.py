@@ -666,13 +666,26 @@ def _pdf_pages(data: bytes, source: str, cancel: threading.Event) -> tuple[list[
         if cancel.is_set():
             break  # the caller gave up; stop instead of working for nobody
         try:
-            pages.append(reader.pages[i].extract_text() or "")
+            pages.append(_page_text(reader.pages[i]))
         except MemoryError:
             raise
         except Exception:
             pages.append("")
             failed.append(i)
     return pages, failed
+
+
+def _page_text(page) -> str:
+    """Layout extraction keeps the vertical gap between paragraphs as a blank line, which is
+    the only trace of a paragraph break once a PDF's lines are hard-wrapped; plain extraction
+    is the fallback for pages the layout mode cannot handle."""
+    try:
+        text = page.extract_text(extraction_mode="layout") or ""
+    except Exception:
+        text = ""
+    if not text.strip():
+        text = page.extract_text() or ""
+    return "\n".join(line.rstrip() for line in text.splitlines())
 
 
 def _decrypt(reader) -> bool:

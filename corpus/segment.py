@@ -139,6 +139,12 @@ def logical_lines(text: str) -> tuple[list[Line | _Table], list[str]]:
         cleaned.append((s, md, bold, False))
 
     wrap = detect_hard_wrap([c[0] for c in cleaned if c[0] and not c[3]])
+    # In wrapped text whose lines mostly follow each other directly, a blank line is a
+    # paragraph break (PDF layout extraction); where every line is followed by a blank one it
+    # carries no information.
+    nonblank = [i for i, c in enumerate(cleaned) if c[0]]
+    adjacent = sum(1 for i in nonblank if i + 1 < len(cleaned) and cleaned[i + 1][0])
+    blank_breaks = bool(wrap) and nonblank and adjacent / len(nonblank) >= 0.3
     out: list[Line | _Table] = []
     blank = False
     for s, md, bold, is_table in cleaned:
@@ -153,17 +159,25 @@ def logical_lines(text: str) -> tuple[list[Line | _Table], list[str]]:
             blank = True
             continue
         prev = out[-1] if out else None
-        if (
-            isinstance(prev, Line)
-            and not prev.md_heading
-            and not md
-            and should_join(prev.tail, s, wrap)
-        ):
+        if blank_breaks:
+            joins = isinstance(prev, Line) and (
+                (not blank and (match_marker(s) is None or should_join(prev.tail, s, wrap)))
+                or (blank and should_join(prev.tail, s, None))
+            )
+        else:
+            joins = isinstance(prev, Line) and should_join(
+                prev.tail, s, wrap, prev_marked=match_marker(prev.text) is not None
+            )
+        if joins and isinstance(prev, Line) and not prev.md_heading and not md:
             prev.text = f"{prev.text} {s}"
             prev.tail = s
         else:
             out.append(Line(text=s, md_heading=md, bold=bold, blank_before=blank, tail=s))
         blank = False
+    for ln in out:
+        if isinstance(ln, Line) and "*" in ln.text:
+            # Emphasis that spanned a wrapped line only closes once the lines are joined.
+            ln.text, _md, _bold = strip_inline(ln.text)
     return out, dropped
 
 

@@ -92,9 +92,9 @@ def test_clause_counts_by_heading_area(plans):
 
 
 def test_clause_totals_and_kinds(plans):
-    assert len(plans["hai-hau"].clauses) == 62
+    assert len(plans["hai-hau"].clauses) == 63
     assert Counter(c.kind for c in plans["hai-hau"].clauses) == Counter(
-        {"task": 33, "assignment": 14, "target": 8, "purpose": 6, "other": 1}
+        {"task": 33, "assignment": 15, "target": 8, "purpose": 6, "other": 1}
     )
     assert Counter(c.kind for c in plans["bac-hong-linh"].clauses)["target"] == 37
     assert Counter(c.kind for c in plans["ha-dong"].clauses)["target"] == 11
