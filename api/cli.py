@@ -246,6 +246,61 @@ def search_cmd(query, mode, top_k, province, unit, level, year, area, kind, plan
         click.echo()
 
 
+@cli.command("targets")
+@click.option("--indicator", multiple=True, help="Mã hoặc tên chỉ tiêu (lặp lại được), ví dụ online_payment.")
+@click.option("--province", multiple=True, help="Lọc theo tỉnh/thành phố.")
+@click.option("--unit", multiple=True, help="Lọc theo đơn vị.")
+@click.option("--year", type=int, help="Kế hoạch có kỳ bao trùm năm này.")
+@click.option("--pivot", is_flag=True, help="Bảng so sánh: chỉ tiêu × đơn vị (hoặc tỉnh).")
+@click.option("--by", type=click.Choice(["unit", "province"]), default="unit", show_default=True, help="Cột của bảng so sánh.")
+@click.option("--summary", is_flag=True, help="Tóm tắt theo chỉ tiêu: số lượng, thấp nhất, trung vị, cao nhất.")
+@click.option("--list-indicators", is_flag=True, help="Liệt kê danh mục chỉ tiêu.")
+@click.option("--json", "as_json", is_flag=True, help="In dạng JSON.")
+@click.option("--csv", "csv_file", type=click.Path(dir_okay=False, path_type=Path), help="Ghi ra tệp CSV.")
+@click.option("--xlsx", "xlsx_file", type=click.Path(dir_okay=False, path_type=Path), help="Ghi ra tệp Excel.")
+@handle_errors
+def targets_cmd(indicator, province, unit, year, pivot, by, summary, list_indicators, as_json, csv_file, xlsx_file):
+    """Các chỉ tiêu định lượng của mọi kế hoạch, để so sánh giữa các địa phương."""
+    import pandas as pd
+
+    from cchc.search.targets import TargetFilters, pivot_targets, summarise_targets, targets, to_xlsx
+    from cchc.search.targets_extract import load_indicators
+
+    if list_indicators:
+        for ind in load_indicators():
+            click.echo(f"{ind.code:<28} {ind.label}")
+        return
+    lib = _library()
+    df = targets(lib, TargetFilters(indicator=list(indicator), province=list(province), unit=list(unit), year=year))
+    table = pivot_targets(df, by=by) if pivot else summarise_targets(df) if summary else df
+    if csv_file:
+        table.to_csv(csv_file, index=pivot)
+        click.echo(f"Đã ghi {len(table)} dòng vào {csv_file}", err=True)
+    if xlsx_file:
+        sheets = {"So sánh": pivot_targets(df, by=by), "Tóm tắt": summarise_targets(df).set_index("indicator")} if not df.empty else {}
+        xlsx_file.write_bytes(to_xlsx(df, sheets))
+        click.echo(f"Đã ghi {len(df)} chỉ tiêu vào {xlsx_file}", err=True)
+    if csv_file or xlsx_file:
+        return
+    if as_json:
+        out = table.reset_index() if pivot else table
+        click.echo(out.to_json(orient="records", force_ascii=False, indent=2))
+        return
+    if table.empty:
+        click.echo("Không có chỉ tiêu nào khớp.")
+        return
+    with pd.option_context("display.max_rows", 500, "display.max_columns", 50, "display.width", 200, "display.max_colwidth", 40):
+        if pivot or summary:
+            click.echo(table.to_string())
+        else:
+            from cchc.search.targets import display_value
+
+            view = df.assign(muc_tieu=df.apply(display_value, axis=1))[
+                ["unit", "province", "period", "indicator_label", "muc_tieu", "deadline"]
+            ].rename(columns={"unit": "Đơn vị", "province": "Tỉnh", "period": "Kỳ", "indicator_label": "Chỉ tiêu", "muc_tieu": "Mức", "deadline": "Thời hạn"})
+            click.echo(view.fillna("").to_string(index=False))
+
+
 @cli.command()
 @handle_errors
 def reindex():

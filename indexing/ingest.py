@@ -61,6 +61,13 @@ def _lex_tokens(parsed: ParsedPlan) -> list[str | None]:
     return [tokenize_passage(c.text).to_json() for c in parsed.clauses]
 
 
+def _store_targets(conn, plan_id: int) -> None:
+    from cchc.search.targets import clause_targets, store_clause_targets
+
+    for clause in store.plan_clauses(conn, plan_id):
+        store_clause_targets(conn, clause.id, plan_id, clause_targets(clause))
+
+
 def store_parsed(library: Library, parsed: ParsedPlan, *, replace: bool = False) -> IngestResult:
     if not parsed.clauses:
         raise CCHCError("no_clauses", "không tìm thấy nội dung kế hoạch nào trong tệp", source=parsed.source)
@@ -84,6 +91,7 @@ def store_parsed(library: Library, parsed: ParsedPlan, *, replace: bool = False)
         if old is not None:
             store.delete_plan(conn, old["id"])
         pid = store.insert_plan(conn, parsed, plan_id=old["id"] if old is not None else None, lex_tokens=tokens)
+        _store_targets(conn, pid)
         store.bump_generation(conn)
     return IngestResult(
         parsed.source,
