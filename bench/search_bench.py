@@ -105,21 +105,10 @@ def build(n: int, home: Path, seed: int = 0) -> dict:
     gen = store.generation(conn)
     t_db = time.perf_counter() - t0
 
-    ids = np.arange(1, n + 1, dtype=np.int64)
-
-    def vec_chunks(chunk=100_000):
-        for s in range(0, n, chunk):
-            e = min(n, s + chunk)
-            v = vecs[base[s:e]].copy()
-            mix = append[s:e]
-            v[mix] += 0.5 * vecs[other[s:e][mix]]
-            v += rng.normal(0, 0.02, v.shape).astype(np.float32)
-            v /= np.linalg.norm(v, axis=1, keepdims=True)
-            yield ids[s:e], v.astype(np.float32)
-
     t1 = time.perf_counter()
     embedder_id = get_embedder(model_spec).model_id
-    dense = DenseIndex.build_batches(vec_chunks(), dim=vecs.shape[1], n=n, model_id=embedder_id, generation=gen)
+    chunks = synth_vectors(vecs, base, other, append, seed + 1)
+    dense = DenseIndex.build_batches(chunks, dim=vecs.shape[1], n=n, model_id=embedder_id, generation=gen)
     t_dense = time.perf_counter() - t1
     t2 = time.perf_counter()
     tok = [tokens[int(base[i])] + (tokens[int(other[i])][:12] if append[i] else []) for i in range(n)]
@@ -165,7 +154,7 @@ def build(n: int, home: Path, seed: int = 0) -> dict:
         import faiss
 
         exact = faiss.IndexFlatIP(vecs.shape[1])
-        for _ids, v in _replay_chunks(vecs, base, other, append, n, seed):
+        for _ids, v in synth_vectors(vecs, base, other, append, seed + 1):
             exact.add(v)
         _, truth = exact.search(qv, 10)
         _, approx = dense.search(qv, 10)
@@ -185,12 +174,11 @@ def build(n: int, home: Path, seed: int = 0) -> dict:
     }
 
 
-def _replay_chunks(vecs, base, other, append, n, seed, chunk=100_000):
-    # The same vectors as build() produced: same generator, same draws, same order.
+def synth_vectors(vecs, base, other, append, seed, chunk=100_000):
+    """Perturbed copies of real clause vectors, in id order; the same seed replays the same
+    vectors (the exact-search ground truth needs them a second time)."""
     rng = np.random.default_rng(seed)
-    rng.integers(0, len(vecs), n)
-    rng.integers(0, len(vecs), n)
-    rng.random(n)
+    n = len(base)
     for s in range(0, n, chunk):
         e = min(n, s + chunk)
         v = vecs[base[s:e]].copy()
@@ -198,7 +186,7 @@ def _replay_chunks(vecs, base, other, append, n, seed, chunk=100_000):
         v[mix] += 0.5 * vecs[other[s:e][mix]]
         v += rng.normal(0, 0.02, v.shape).astype(np.float32)
         v /= np.linalg.norm(v, axis=1, keepdims=True)
-        yield None, v.astype(np.float32)
+        yield np.arange(s + 1, e + 1, dtype=np.int64), v.astype(np.float32)
 
 
 def _queries() -> list[str]:
