@@ -105,6 +105,7 @@ def build(n: int, home: Path, seed: int = 0) -> dict:
     gen = store.generation(conn)
     t_db = time.perf_counter() - t0
 
+    ids = np.arange(1, n + 1, dtype=np.int64)
     t1 = time.perf_counter()
     embedder_id = get_embedder(model_spec).model_id
     chunks = synth_vectors(vecs, base, other, append, seed + 1)
