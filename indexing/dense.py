@@ -1,28 +1,48 @@
 """The FAISS vector index over clause embeddings.
 
 Vectors are L2-normalised, so the metric is inner product (= cosine). Clause ids are the
-store's int64 ids, kept by an ``IndexIDMap2`` so FAISS returns them directly and can filter on
-them during the search.
+store's int64 ids, kept by the ``IndexIDMap2`` that wraps the index on disk. Searches call the
+wrapped index directly and map positions to ids with NumPy: ``IndexIDMap2.search`` opens an
+OpenMP parallel region even for one query, which cost 7–11 ms per query (instead of 0.1 ms)
+whenever the two cores were busy with something else.
 
 Kinds
 -----
-``flat`` (n ≤ ``settings.ann_threshold``, 200 000 by default)
-    ``IndexFlatIP``: exact, and fast enough below the threshold (≈ 15 ms per query at 200k × 384
-    on one core).
+``flat`` (n ≤ ``settings.ann_threshold``, 50 000 by default)
+    ``IndexFlatIP``: exact. A query scans every vector, so it is memory-bandwidth bound:
+    measured p50 ≈ 1.4 ms at 20k, ≈ 75 ms at 200k and ≈ 460 ms at 1M (× 384, one query, 2-core
+    VM); 1.47 GB at 1M.
 ``hnsw_sq8`` (the approximate default above the threshold)
     ``IndexHNSWSQ`` with 8-bit scalar quantisation, M = ``settings.hnsw_m``, efConstruction 80,
-    efSearch = ``settings.hnsw_ef_search``. At 1M × 384 it takes ≈ 0.65 GB (384 B of codes +
-    ≈ 270 B of graph per vector) against ≈ 1.8 GB for ``hnsw`` with float32 storage, which
-    would leave too little of a 2.5 GB budget for the lexical index, the store and the
-    encoder. Recall@10 against exact search stays ≥ 0.95 on clustered 384-d data (see
-    ``bench/dense_recall.py`` and the measurements in its docstring).
+    efSearch = ``settings.hnsw_ef_search``.
+
+Why SQ8: measured with ``bench/dense_recall.py`` at 1M × 384 (clustered synthetic vectors,
+M = 32, efSearch 96 → 192):
+
+=============  =====================  ==========  ===========  ==============
+kind           recall@10 vs exact     p50 query   index RSS    file on disk
+=============  =====================  ==========  ===========  ==============
+hnsw_sq8       0.933 → 0.952          0.6–0.8 ms  0.73 GB      0.63 GB
+hnsw_fp16      0.958 → 0.985          0.6–0.7 ms  0.98 GB      1.00 GB
+hnsw (float)   ≈ fp16                 –           ≈ 1.8 GB     (0.37 GB at 200k)
+flat           1.0                    460 ms      1.47 GB      1.47 GB
+=============  =====================  ==========  ===========  ==============
+
+The app must stay within 2.5 GB at 1M clauses *including* the lexical index, the store, the
+encoder and, during a re-index, the old index still loaded next to the new one; only SQ8 leaves
+room for that. Its recall loss is a quantisation floor (≈ 0.98 even with exhaustive search),
+made of near-ties, and efSearch 192 brings it back to 0.95 for 0.2 ms more per query. At 200k
+SQ8 reaches 0.972 at efSearch 96. The synthetic data (isotropic noise around 2 000 centroids)
+are harder than real sentence embeddings, so these are lower bounds. Building 1M vectors took
+12–20 min on a loaded 2-core VM.
 ``hnsw`` / ``hnsw_fp16``
-    Same graph with float32 / float16 storage: available for benchmarks and for machines with
-    memory to spare; not chosen automatically.
+    Same graph with float32 / float16 storage: pass ``kind=`` for machines with memory to
+    spare; never chosen automatically.
 
 Filtering
 ---------
-``search(..., allowed_ids=...)`` filters inside FAISS with an ``IDSelectorBatch``, so k hits
+``search(..., allowed_ids=...)`` filters inside FAISS with an ``IDSelectorBatch`` (over the
+internal positions of the allowed ids; unknown ids are ignored), so k hits
 come back whenever k allowed vectors exist. For ``flat`` that is exact by construction. An HNSW
 walk only visits ~efSearch nodes and a selective filter leaves few of them eligible, so for
 HNSW: small allowed sets (≤ ``exact_filter_limit``) are searched exactly by brute force over
@@ -143,9 +163,7 @@ class DenseIndex:
         exact_filter_limit: int = EXACT_FILTER_LIMIT,
     ):
         self._index = index  # the IndexIDMap2 that is saved
-        # Searches run on the inner index: IndexIDMap2::search translates labels in an OpenMP
-        # parallel region even for one query, and on a busy 2-core machine (an ingest encoding
-        # next door) waiting for the second thread cost 7–11 ms per query instead of 0.1 ms.
+        # Searches bypass the wrapper (see the module docstring: OpenMP stalls).
         self._inner = faiss.downcast_index(index.index)
         self.model_id = model_id
         self.kind = kind
