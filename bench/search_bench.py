@@ -48,6 +48,14 @@ CLAUSES_PER_PLAN = 150
 
 
 def peak_rss_mb() -> float:
+    """This process's own peak RSS. ru_maxrss would do, except that Linux carries it over
+    from the parent through fork+exec, so a child would report its builder's peak."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
