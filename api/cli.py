@@ -311,11 +311,14 @@ def reindex():
         raise CCHCError("index_unavailable", "chưa có mô-đun chỉ mục")
 
 
+# Commands that live in their own modules register themselves on the group when imported.
+from cchc.api import cli_gap, cli_serve  # noqa: E402,F401
+
+
 def main():  # pragma: no cover
     cli()
 
 
 if __name__ == "__main__":  # pragma: no cover
     main()
-
-from cchc.api import cli_serve  # noqa: E402,F401
+from cchc.api import cli_gap  # noqa: E402,F401

@@ -11,6 +11,8 @@ in SQL and applied inside both indexes, so a narrow filter still fills ``top_k``
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -174,6 +176,28 @@ def surface_matches(query: str, text: str, extra: list[str] | None = None) -> li
 # --- search -----------------------------------------------------------------------------------
 
 
+_QUERY_CACHE: "OrderedDict[tuple[str, str], np.ndarray]" = OrderedDict()
+_QUERY_CACHE_SIZE = 2048
+_query_cache_lock = threading.Lock()
+
+
+def _query_vector(embedder: Embedder, text: str) -> np.ndarray:
+    """Officials repeat searches (and share them as links): embedding a query is most of a
+    search's time, so recent query vectors are kept, per model."""
+    key = (embedder.model_id, text)
+    with _query_cache_lock:
+        hit = _QUERY_CACHE.get(key)
+        if hit is not None:
+            _QUERY_CACHE.move_to_end(key)
+            return hit
+    vec = np.asarray(embedder.embed_queries([text]), dtype=np.float32)
+    with _query_cache_lock:
+        _QUERY_CACHE[key] = vec
+        if len(_QUERY_CACHE) > _QUERY_CACHE_SIZE:
+            _QUERY_CACHE.popitem(last=False)
+    return vec
+
+
 def _hydrate(library: Library, ids: list[int]):
     with library.lock:
         clauses = store.clauses_by_ids(library.conn, ids)
@@ -218,7 +242,7 @@ def search(
     lex_hits = []
     if mode in ("hybrid", "dense"):
         emb = embedder or get_embedder(settings.embedder)
-        qv = np.asarray(emb.embed_queries([dense_query(q, idx.lexical.expand, idx.restorer)]), dtype=np.float32)
+        qv = _query_vector(emb, dense_query(q, idx.lexical.expand, idx.restorer))
         scores, ids = idx.dense.search(qv, depth, allowed_ids=allowed)
         dense_pairs = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
     if mode in ("hybrid", "lexical"):

@@ -132,10 +132,10 @@ def targets(library: Library, filters: TargetFilters | None = None) -> pd.DataFr
     df = pd.DataFrame([dict(r) for r in rows], columns=COLUMNS + ["measure", "raw"])
     if f.province:
         wanted = {fold(p) for p in f.province}
-        df = df[df["province"].map(lambda v: fold(v or "") in wanted)]
+        df = df[df["province"].map(lambda v: (fold(v) if isinstance(v, str) else "") in wanted)]
     if f.unit:
         wanted_units = [fold(u) for u in f.unit]
-        df = df[df["unit"].map(lambda v: any(u in fold(v or "") for u in wanted_units))]
+        df = df[df["unit"].map(lambda v: isinstance(v, str) and any(u in fold(v) for u in wanted_units))]
     return df.reset_index(drop=True)
 
 
