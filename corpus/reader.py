@@ -10,6 +10,8 @@ message naming the reason; ``source`` is always the bare file name, never a path
 - ``unsupported_format``: suffix not in ``SUPPORTED`` (or RTF content under .txt)
 - ``empty_file``: nothing but white space
 - ``too_large``: over the size limit (checked with stat, before the file is read)
+- ``too_long``: more text than any plan has (``MAX_TEXT_CHARS``); a text file that must hold
+  that much is refused from its size alone, before it is read
 - ``binary_file``: a "text" file that is not text (NUL bytes, control characters, a PDF,
   zip or image under a .txt name)
 - ``undecodable``: no encoding makes the bytes read as Vietnamese
@@ -50,6 +52,11 @@ MAX_DOCX_ENTRIES = 10_000
 MAX_DOCX_CELLS = 200_000
 MAX_DOCX_SPAN = 64  # gridSpan / gridBefore values are clamped to this
 MAX_PDF_PAGES = 2000
+# About 800 pages, some fifty times the longest sample plan. Everything after reading (repairs,
+# segmentation, tokenising, targets) is linear in the text, so this bounds a file's time and
+# memory even when the size limit is raised (~7 s of ingest per million characters).
+MAX_TEXT_CHARS = 2_000_000
+_MAX_BYTES_PER_CHAR = 4  # no encoding read here (UTF-8/16/32, 8-bit) spends more on a character
 PDF_TIMEOUT_S = 60.0
 MIN_PAGE_CHARS = 30  # a page with fewer letters/digits is taken as having no text layer
 
@@ -69,6 +76,7 @@ def read_document(path: str | Path, *, max_bytes: int | None = None) -> RawDocum
     if not stat.S_ISREG(info.st_mode):
         raise CCHCError("not_found", "không phải là tệp (có thể là thư mục)", source=source)
     _check_size(info.st_size, limit, source)
+    _check_text_bytes(info.st_size, source)
     try:
         with path.open("rb") as f:
             # At most one byte past the limit, in case the file grew after stat().
@@ -83,6 +91,7 @@ def read_bytes(data: bytes, name: str, *, max_bytes: int | None = None) -> RawDo
     source = _source_name(name)
     fmt = _format_of(source)
     _check_size(len(data), _limit(max_bytes), source)
+    _check_text_bytes(len(data), source)
     if not data.strip():
         raise CCHCError("empty_file", "tệp rỗng, không có nội dung", source=source)
     if fmt in ("txt", "md"):
@@ -99,6 +108,8 @@ def read_bytes(data: bytes, name: str, *, max_bytes: int | None = None) -> RawDo
     text = nfc(_strip_controls(text))
     if not text.strip():
         raise CCHCError("empty_file", "tệp không có chữ nào", source=source)
+    if len(text) > MAX_TEXT_CHARS:
+        raise _too_long(f"{_number(len(text))} ký tự", source)
     return RawDocument(
         source=source,
         text=text,
@@ -145,6 +156,23 @@ def _limit(max_bytes: int | None) -> int:
 
 def _size(n: int) -> str:
     return f"{n / MB:.1f} MB" if n >= MB / 10 else f"{n / 1024:.1f} KB"
+
+
+def _too_long(amount: str, source: str) -> CCHCError:
+    return CCHCError(
+        "too_long",
+        f"văn bản quá dài: {amount}, vượt giới hạn {_number(MAX_TEXT_CHARS)} ký tự (khoảng 800 trang); "
+        "một kế hoạch thường chỉ vài chục trang, hãy kiểm tra lại tệp hoặc tách thành nhiều tệp",
+        source=source,
+        status=413,
+    )
+
+
+def _check_text_bytes(size: int, source: str) -> None:
+    """A text file this big holds more than MAX_TEXT_CHARS characters whatever its encoding:
+    refuse it before reading or decoding a byte of it."""
+    if _format_of(source) in ("txt", "md") and size > _MAX_BYTES_PER_CHAR * MAX_TEXT_CHARS:
+        raise _too_long(f"tệp văn bản {_size(size)}, tức hơn {_number(size // _MAX_BYTES_PER_CHAR)} ký tự", source)
 
 
 def _check_size(size: int, limit: int, source: str) -> None:

@@ -11,6 +11,11 @@ The walk over logical lines is a small state machine:
 
 A wrapping Quyết định is handled as its own part: its articles ("Điều 1.") are clauses under
 "Quyết định", and the plan it carries starts again at "KẾ HOẠCH".
+
+No text is dropped: whatever is neither a clause, nor a heading on some clause's path, nor the
+title goes to ``boilerplate`` (furniture, signatures, page numbers, repeated table headers,
+headings with nothing under them, the other part's title). tests/test_properties.py states
+this precisely and checks it on generated plans.
 """
 
 from __future__ import annotations
@@ -39,7 +44,6 @@ DEFAULT_ANNEX = "Phụ lục: Danh mục nhiệm vụ"
 
 BULLET_STYLES = {"dash", "plus", "bullet"}
 MAX_HEADING_WORDS = 20
-BREADCRUMB_CHARS = 90
 
 _ACRONYMS = {
     "cchc", "tthc", "ubnd", "hđnd", "qppl", "vbqppl", "iso", "tcvn", "mttq", "sipas", "par", "index",
@@ -105,9 +109,9 @@ def sentence_case(text: str) -> str:
 
 
 def heading_label(label: str | None, text: str) -> str:
+    # Never shortened: a heading-only line lives on only in the paths below it, so cutting
+    # it here would lose its tail for good (displays may ellipsize a long breadcrumb).
     text = sentence_case(text.strip().rstrip(":").strip())
-    if len(text) > BREADCRUMB_CHARS:
-        text = text[: BREADCRUMB_CHARS].rsplit(" ", 1)[0] + "…"
     return f"{label} {text}" if label and label not in ("-", "+", "•") else text
 
 
@@ -211,6 +215,12 @@ class _Outline:
     nodes: list[_Node] = field(default_factory=list)
     items: list[_Item] = field(default_factory=list)
     stack: list[int] = field(default_factory=list)
+    used: set[int] = field(default_factory=set)  # nodes some clause's path goes through
+
+    def use(self, node: int | None) -> None:
+        while node is not None and node not in self.used:
+            self.used.add(node)
+            node = self.nodes[node].parent
 
     def reset(self) -> None:
         self.stack = []
@@ -276,10 +286,12 @@ def segment(doc: RawDocument, *, predict_areas: bool = True) -> ParsedPlan:
     state = "front"
     expect_name = False
     annex: str | None = None
+    annex_node: int | None = None
 
     for ln in lines:
         if isinstance(ln, _Table):
-            _add_table(outline, ln.lines, annex or DEFAULT_ANNEX, boiler)
+            if _add_table(outline, ln.lines, annex or DEFAULT_ANNEX, boiler) and annex_node is not None:
+                outline.use(annex_node)
             state = "body"
             continue
         s = ln.text
@@ -347,7 +359,7 @@ def segment(doc: RawDocument, *, predict_areas: bool = True) -> ParsedPlan:
         if marker is None and _is_caps(s) and c.startswith(("danh mục", "phụ lục")):
             annex = sentence_case(s)
             outline.reset()
-            outline.push_heading("annex", None, annex)
+            annex_node = outline.push_heading("annex", None, annex)
             continue
         if marker is None and annex and _is_caps(s) and outline.stack and outline.nodes[outline.stack[-1]].style == "annex":
             # An annex title wrapped onto a second caps line ("6 THÁNG CUỐI NĂM 2025").
@@ -362,8 +374,11 @@ def segment(doc: RawDocument, *, predict_areas: bool = True) -> ParsedPlan:
             outline.reset()
         outline.add_marked(marker.style, marker.label, marker.text)
 
-    clauses = _build_clauses(outline)
-    title = _pick_title(titles, title_kinds)
+    clauses = _build_clauses(outline, boiler)
+    title, unpicked = _pick_title(titles, title_kinds)
+    # The title lines of the other document part (a wrapping Quyết định's "Về việc ban hành …")
+    # name no clause and are not the plan's title: boilerplate, so they are not lost.
+    boiler.extend(unpicked)
     meta = extract_metadata(nfc(doc.text), title=title, preamble=[cl.text for cl in clauses if cl.path == [PREAMBLE_SECTION]])
     if predict_areas:
         area_model.assign_predicted_areas(clauses)
@@ -383,19 +398,23 @@ def _is_closing(c: str) -> bool:
     return c.startswith(("trên đây", "yêu cầu", "trong quá trình")) or "yêu cầu các" in c[:80]
 
 
-def _pick_title(titles: list[list[str]], kinds: list[str]) -> str | None:
+def _pick_title(titles: list[list[str]], kinds: list[str]) -> tuple[str | None, list[str]]:
+    """(the plan's title, the lines of the titles not chosen)."""
     pairs = [(k, " ".join(t)) for k, t in zip(kinds, titles) if t]
-    for kind, text in pairs:
-        if kind == "kế hoạch":
-            return f"Kế hoạch {text[:1].lower()}{text[1:]}" if not text.lower().startswith("kế hoạch") else text
-    if pairs:
-        return pairs[0][1]
-    return None
+    chosen = next((i for i, (kind, _) in enumerate(pairs) if kind == "kế hoạch"), 0 if pairs else None)
+    if chosen is None:
+        return None, []
+    kind, text = pairs[chosen]
+    if kind == "kế hoạch" and not text.lower().startswith("kế hoạch"):
+        text = f"Kế hoạch {text[:1].lower()}{text[1:]}"
+    return text, [t for i, (_, t) in enumerate(pairs) if i != chosen]
 
 
-def _add_table(outline: _Outline, lines: list[str], annex: str, boiler: list[str]) -> None:
+def _add_table(outline: _Outline, lines: list[str], annex: str, boiler: list[str]) -> int:
+    """Add the rows of a task table as clauses; returns how many."""
     table = parse_table(lines)
     boiler.extend(line for line in lines if is_table_header(line))
+    boiler.extend(table.dropped)
     for row in table.rows:
         path = [annex] + ([heading_label(None, row.section)] if row.section else [])
         outline.items.append(
@@ -414,9 +433,10 @@ def _add_table(outline: _Outline, lines: list[str], annex: str, boiler: list[str
                 },
             )
         )
+    return len(table.rows)
 
 
-def _build_clauses(outline: _Outline) -> list[Clause]:
+def _build_clauses(outline: _Outline, boiler: list[str]) -> list[Clause]:
     clauses: list[Clause] = []
     for item in outline.items:
         if _is_heading_only(outline, item):
@@ -425,6 +445,9 @@ def _build_clauses(outline: _Outline) -> list[Clause]:
             path = item.fixed_path
         else:
             path = outline.path(item.parent)
+            outline.use(item.parent)
+        if item.node is not None:
+            outline.use(item.node)
         kind = item.fixed_kind or area_model.kind_from_path(path)
         area = area_model.area_from_path(path)
         cl = Clause(
@@ -442,4 +465,9 @@ def _build_clauses(outline: _Outline) -> list[Clause]:
             cl.deadline = item.table["deadline"]
             cl.output = item.table["output"]
         clauses.append(cl)
+    # A heading nothing was filed under ("III. KINH PHÍ" straight before "IV.", an annex title
+    # with no table) appears in no path: keep its text as boilerplate rather than lose it.
+    for i, node in enumerate(outline.nodes):
+        if i not in outline.used and node.style != "decision":
+            boiler.append(f"{node.label} {node.text}" if node.label else node.text)
     return clauses

@@ -44,6 +44,10 @@ class TableRow:
 class ParsedTable:
     rows: list[TableRow] = field(default_factory=list)
     sections: list[str] = field(default_factory=list)
+    # Text the rows do not carry: column-number rows, cells of columns no field maps to
+    # ("Ghi chú"), rows without a task, group headings with no row under them. The segmenter
+    # files it as boilerplate so that no text of a table silently disappears.
+    dropped: list[str] = field(default_factory=list)
 
 
 def _split(line: str) -> list[str]:
@@ -72,7 +76,8 @@ def is_header(line: str) -> bool:
 
 def _is_column_numbers(cells: list[str]) -> bool:
     filled = [c for c in cells if c]
-    return len(filled) >= 3 and all(c.isdigit() for c in filled)
+    # "1 2 3 …" or "(1) (2) (3) …" under the header: the columns' numbers, not a task.
+    return len(filled) >= 3 and all(c.strip("()").isdigit() for c in filled)
 
 
 def _starts_lower(s: str) -> bool:
@@ -85,7 +90,21 @@ def parse_table(lines: list[str], page_breaks: set[int] | None = None) -> Parsed
     table = ParsedTable()
     cols: dict[str, int] | None = None
     section: str | None = None
+    section_used = True
     after_header = False
+
+    def set_section(new: str) -> None:
+        nonlocal section, section_used
+        if not section_used and section:
+            table.dropped.append(section)
+        section, section_used = new, False
+        table.sections.append(new)
+
+    def leftovers(cells: list[str], used: set[int]) -> None:
+        rest = [c for i, c in enumerate(cells) if c and i not in used]
+        if rest:
+            table.dropped.append(" ".join(rest))
+
     for line in lines:
         cells = _split(line)
         if not any(cells):
@@ -99,7 +118,9 @@ def parse_table(lines: list[str], page_breaks: set[int] | None = None) -> Parsed
         if cols is None:
             cols = {"number": 0, "task": 1, "responsible": 2, "partners": 3, "deadline": 4, "output": 5}
         if _is_column_numbers(cells):
+            table.dropped.append(line)
             continue
+        mapped = set(cols.values())
 
         def get(name: str) -> str:
             i = cols.get(name)
@@ -112,13 +133,13 @@ def parse_table(lines: list[str], page_breaks: set[int] | None = None) -> Parsed
         if not any(others):
             m = _ROMAN_PREFIX_RE.match(first)
             if m and not task:
-                section = f"{m.group('label')}. {m.group('text').strip()}"
-                table.sections.append(section)
+                set_section(f"{m.group('label')}. {m.group('text').strip()}")
+                leftovers(cells, {0})
                 after_header = False
                 continue
             if _ROMAN_CELL_RE.match(number) and task:
-                section = f"{number.rstrip('.')}. {task}"
-                table.sections.append(section)
+                set_section(f"{number.rstrip('.')}. {task}")
+                leftovers(cells, {cols["number"], cols["task"]})
                 after_header = False
                 continue
         continues = (
@@ -134,6 +155,7 @@ def parse_table(lines: list[str], page_breaks: set[int] | None = None) -> Parsed
             prev.partners = _join(prev.partners, get("partners")) or None
             prev.deadline = _join(prev.deadline, get("deadline")) or None
             prev.output = _join(prev.output, get("output")) or None
+            leftovers(cells, mapped)
         elif task:
             table.rows.append(
                 TableRow(
@@ -146,7 +168,13 @@ def parse_table(lines: list[str], page_breaks: set[int] | None = None) -> Parsed
                     section=section,
                 )
             )
+            section_used = True
+            leftovers(cells, mapped)
+        else:
+            leftovers(cells, set())
         after_header = False
+    if not section_used and section:
+        table.dropped.append(section)
     return table
 
 

@@ -15,18 +15,24 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from functools import lru_cache
 
 # Combining tone marks (the five Vietnamese tones besides level).
 _TONES = {"\u0300", "\u0301", "\u0303", "\u0309", "\u0323"}
 _VOWELS = set("aăâeêioôơuưy")
 _HAT_VOWELS = set("ăâêôơư")
 _WORD_RE = re.compile(r"\w+", re.UNICODE)
+# A syllable for tone placement: a word with the combining marks that NFC could not fold into
+# its letters ("ỳ" + a second grave); leaving those outside would make canonical() depend on
+# whether it already ran (the mark re-attaches to the next call's word).
+_SYLLABLE_RE = re.compile(r"\w[\w\u0300-\u036f]*", re.UNICODE)
 
 
 def nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
+@lru_cache(maxsize=200_000)
 def _canonical_syllable(word: str) -> str:
     """Re-place the tone mark of one lower-case syllable on a fixed vowel.
 
@@ -76,7 +82,7 @@ def _canonical_syllable(word: str) -> str:
 def canonical(text: str) -> str:
     """Lower-case NFC text with tone marks in one canonical position."""
     text = nfc(text).lower()
-    return _WORD_RE.sub(lambda m: _canonical_syllable(m.group(0)), text)
+    return nfc(_SYLLABLE_RE.sub(lambda m: _canonical_syllable(m.group(0)), text))
 
 
 _FOLD_TABLE = str.maketrans({"đ": "d", "Đ": "D"})

@@ -29,6 +29,7 @@ class IngestResult:
     unit: str | None = None
     message: str | None = None
     notes: list[str] = field(default_factory=list)
+    code: str | None = None  # a failed file's CCHCError code (too_large, zip_bomb, …)
 
     @property
     def ok(self) -> bool:
@@ -76,10 +77,7 @@ def store_parsed(library: Library, parsed: ParsedPlan, *, replace: bool = False)
     with library.lock, store.transaction(conn):
         same = store.find_plan_by_hash(conn, parsed.content_hash)
         if same is not None:
-            return IngestResult(
-                parsed.source, "unchanged", plan_id=same["id"], unit=parsed.meta.unit,
-                message=f"đã có trong thư viện (kế hoạch {same['id']}, tệp {same['source']})",
-            )
+            return _unchanged(parsed.source, same)
         old = store.find_plan_by_source(conn, parsed.source)
         if old is not None and not replace:
             raise CCHCError(
@@ -103,7 +101,21 @@ def store_parsed(library: Library, parsed: ParsedPlan, *, replace: bool = False)
     )
 
 
+def _unchanged(source: str, same) -> IngestResult:
+    return IngestResult(
+        source, "unchanged", plan_id=same["id"], unit=same["unit"],
+        message=f"đã có trong thư viện (kế hoạch {same['id']}, tệp {same['source']})",
+    )
+
+
 def ingest_document(library: Library, raw: RawDocument, *, replace: bool = False) -> IngestResult:
+    # Known content is answered before segmenting: re-running a batch after a crash or an
+    # interruption then costs a read and a hash per file already stored, not a full parse.
+    # store_parsed checks again inside its transaction, where it counts.
+    with library.lock:
+        same = store.find_plan_by_hash(library.conn, raw.content_hash)
+    if same is not None:
+        return _unchanged(raw.source, same)
     return store_parsed(library, segment(raw), replace=replace)
 
 
@@ -121,9 +133,11 @@ def ingest(
             raw = read_document(path, max_bytes=max_bytes)
             result = ingest_document(library, raw, replace=replace)
         except CCHCError as e:
-            result = IngestResult(path.name, "failed", message=e.message)
+            result = IngestResult(e.source or path.name, "failed", message=e.message, code=e.code)
         except Exception as e:  # a parser bug must not take the batch down
-            result = IngestResult(path.name, "failed", message=f"lỗi không mong đợi khi xử lý tệp: {type(e).__name__}: {e}")
+            result = IngestResult(
+                path.name, "failed", message=f"lỗi không mong đợi khi xử lý tệp: {type(e).__name__}: {e}", code="internal_error"
+            )
         results.append(result)
         if progress:
             progress(result)

@@ -3,8 +3,9 @@
 All index files of one library state (dense, lexical, their configs) live in one directory
 ``index_root/snap-<generation or timestamp>-<random>``. A one-line pointer file
 ``index_root/CURRENT`` names the directory in use. A new state is written into a fresh
-directory, flushed to disk, and only then made current by replacing ``CURRENT`` atomically
-(temp file + ``os.replace``). A search that reads ``CURRENT`` therefore sees a complete old or
+``.building-snap-…`` directory, flushed to disk, renamed to its ``snap-…`` name (so a
+``snap-`` directory is always complete), and only then made current by replacing ``CURRENT``
+atomically (temp file + ``os.replace``). A search that reads ``CURRENT`` therefore sees a complete old or
 a complete new state, never a half-written one::
 
     def write(directory):
@@ -21,6 +22,8 @@ less than ``grace_s`` seconds ago. A reader that takes longer than that to open 
 two publications in quick succession with ``grace_s=0``) is covered by :func:`load_current`,
 which retries on the new snapshot when the one it was reading has been superseded. Deletion
 failures (e.g. files still open on Windows) are ignored and retried at the next publication.
+What a publisher killed half-way leaves behind (a ``.building-`` directory, a ``CURRENT.tmp-``
+file) is removed by the next publication, at once: no reader ever opened it.
 
 Publishers are serialised by a lock file (``index_root/.publish.lock``) across threads and
 processes.
@@ -44,6 +47,7 @@ from cchc.errors import CCHCError
 
 CURRENT = "CURRENT"
 PREFIX = "snap-"
+BUILDING = ".building-"
 LOCK_FILE = ".publish.lock"
 GRACE_S = 30.0
 _NAME_RE = re.compile(r"^snap-[0-9A-Za-z]+-[0-9a-f]+$")
@@ -200,6 +204,9 @@ def _cleanup(index_root: Path, keep: set[str], grace_s: float) -> None:
             if entry.name.startswith(f"{CURRENT}.tmp-"):
                 # Left by a crashed publisher (we hold the lock, so no live one is writing it).
                 entry.unlink(missing_ok=True)
+            elif entry.name.startswith(BUILDING) and entry.is_dir():
+                # Likewise, and never current: no reader can have it open, no grace needed.
+                shutil.rmtree(entry, ignore_errors=True)
             elif entry.name.startswith(PREFIX) and entry.name not in keep and entry.is_dir():
                 # The directory's mtime is when it stopped being current (set in
                 # publish_snapshot) or, for a crashed publication, its last write.
@@ -215,26 +222,40 @@ def publish_snapshot(
     *,
     generation: int | None = None,
     grace_s: float = GRACE_S,
+    keep_current: Callable[[Path], bool] | None = None,
 ) -> Path:
     """Write a new snapshot with ``write_fn(directory)`` and make it current atomically.
 
     ``generation`` (the store's generation) goes into the directory name for humans; without it
     a timestamp is used. If ``write_fn`` raises, the new directory is removed, ``CURRENT`` is
     untouched and the exception propagates. Returns the new snapshot directory.
+
+    ``keep_current(current_dir)``, asked under the lock before anything is written, may say
+    the current snapshot is better than the one about to be written (two processes indexing
+    at once: the one that read the store earlier must not publish last); nothing is then
+    written and the current directory is returned.
     """
     index_root = Path(index_root)
     index_root.mkdir(parents=True, exist_ok=True)
     with _publish_lock(index_root):
         previous = _read_current_name(index_root)
+        if keep_current is not None and previous is not None and (index_root / previous).is_dir():
+            if keep_current(index_root / previous):
+                return index_root / previous
         name = _new_name(generation)
         directory = index_root / name
-        directory.mkdir()
+        building = index_root / f"{BUILDING}{name}"
+        building.mkdir()
         try:
-            write_fn(directory)
-            _fsync_tree(directory)
+            write_fn(building)
+            _fsync_tree(building)
+            # Only complete snapshots ever carry the snap- name, so a publisher killed while
+            # writing leaves a .building- directory the next publication may delete at once.
+            os.replace(building, directory)
             _fsync_path(index_root, directory=True)
             _switch_current(index_root, name)
         except BaseException:
+            shutil.rmtree(building, ignore_errors=True)
             shutil.rmtree(directory, ignore_errors=True)
             raise
         keep = {name}

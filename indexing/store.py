@@ -144,7 +144,7 @@ def plan_cards(conn: sqlite3.Connection, ids: list[int]) -> dict[int, sqlite3.Ro
 
 
 def find_plan_by_hash(conn: sqlite3.Connection, content_hash: str) -> sqlite3.Row | None:
-    return conn.execute("SELECT id, source FROM plans WHERE content_hash = ?", (content_hash,)).fetchone()
+    return conn.execute("SELECT id, source, unit FROM plans WHERE content_hash = ?", (content_hash,)).fetchone()
 
 
 def find_plan_by_source(conn: sqlite3.Connection, source: str) -> sqlite3.Row | None:

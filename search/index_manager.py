@@ -24,7 +24,7 @@ from cchc.indexing.dense import DenseIndex
 from cchc.indexing.embeddings import Embedder, embed_passages_cached, get_embedder
 from cchc.indexing.lexical import LexicalIndex, LexTokens, tokenize_passage
 from cchc.indexing.library import Library
-from cchc.indexing.snapshot import current_snapshot, publish_snapshot
+from cchc.indexing.snapshot import current_snapshot, load_current, publish_snapshot
 from cchc.search.query import DiacriticRestorer
 
 SNAPSHOT_FILE = "snapshot.json"
@@ -84,8 +84,14 @@ def refresh_indexes(library: Library, *, embedder: Embedder | None = None, progr
     counting = _CountingEmbedder(embedder)
     with _build_lock:
         with library.lock:
-            gen = store.generation(library.conn)
-            rows = library.conn.execute("SELECT id, text, lex_tokens FROM clauses ORDER BY id").fetchall()
+            # One read transaction: the generation recorded must be that of the rows read,
+            # even when another process commits an ingest in between.
+            library.conn.execute("BEGIN")
+            try:
+                gen = store.generation(library.conn)
+                rows = library.conn.execute("SELECT id, text, lex_tokens FROM clauses ORDER BY id").fetchall()
+            finally:
+                library.conn.execute("COMMIT")
         ids = np.array([r["id"] for r in rows], dtype=np.int64)
         texts = [r["text"] for r in rows]
         tokens = [LexTokens.from_json(r["lex_tokens"]) if r["lex_tokens"] else tokenize_passage(r["text"]) for r in rows]
@@ -123,15 +129,32 @@ def refresh_indexes(library: Library, *, embedder: Embedder | None = None, progr
                 encoding="utf-8",
             )
 
-        snap = publish_snapshot(settings.index_dir, write)
+        kept: dict = {}
+
+        def newer_current(current: Path) -> bool:
+            """Another process published from a later state of this store while we built."""
+            try:
+                meta = json.loads((current / SNAPSHOT_FILE).read_text(encoding="utf-8"))
+                theirs = int(meta["generation"])
+            except (OSError, ValueError, KeyError, TypeError):
+                return False
+            with library.lock:
+                now = store.generation(library.conn)
+            # theirs > now: a snapshot of some other store (the database was replaced); ours wins.
+            if gen < theirs <= now and meta.get("model_id") == embedder.model_id:
+                kept.update(meta)
+                return True
+            return False
+
+        snap = publish_snapshot(settings.index_dir, write, generation=gen, keep_current=newer_current)
     library._indexes = None
     return IndexInfo(
-        n_clauses=len(ids),
+        n_clauses=int(kept.get("n", len(ids))),
         embedded=counting.count,
         model_id=embedder.model_id,
         dim=int(embedder.dim),
         kind=dense.kind,
-        generation=gen,
+        generation=int(kept.get("generation", gen)),
         snapshot=snap.name,
     )
 
@@ -157,21 +180,26 @@ def load_indexes(library: Library, *, embedder: Embedder | None = None) -> Index
                 status=409,
             )
         refresh_indexes(library, embedder=embedder)
-        snap = current_snapshot(settings.index_dir)
-    meta = json.loads((snap / SNAPSHOT_FILE).read_text(encoding="utf-8"))
     model_id = (embedder.model_id if embedder else None) or _configured_model_id(settings.embedder)
-    dense = DenseIndex.load(snap, expected_model_id=model_id, expected_dim=int(meta["dim"]))
-    abbreviations = {k: set(v) for k, v in meta.get("abbreviations", {}).items()}
-    lexical = LexicalIndex.load(snap, abbreviations=abbreviations)
-    loaded = Indexes(
-        dense=dense,
-        lexical=lexical,
-        generation=int(meta["generation"]),
-        model_id=meta["model_id"],
-        snapshot=snap,
-        abbreviations=abbreviations,
-        restorer=DiacriticRestorer.load(snap),
-    )
+
+    def load(snap: Path) -> Indexes:
+        meta = json.loads((snap / SNAPSHOT_FILE).read_text(encoding="utf-8"))
+        dense = DenseIndex.load(snap, expected_model_id=model_id, expected_dim=int(meta["dim"]))
+        abbreviations = {k: set(v) for k, v in meta.get("abbreviations", {}).items()}
+        return Indexes(
+            dense=dense,
+            lexical=LexicalIndex.load(snap, abbreviations=abbreviations),
+            generation=int(meta["generation"]),
+            model_id=meta["model_id"],
+            snapshot=snap,
+            abbreviations=abbreviations,
+            restorer=DiacriticRestorer.load(snap),
+        )
+
+    # Retried on the new snapshot if this one is superseded (and deleted) while being read.
+    loaded = load_current(settings.index_dir, load)
+    if loaded is None:  # the pointer vanished meanwhile: nothing sensible to serve
+        raise CCHCError("index_missing", "Chưa có chỉ mục tìm kiếm. Hãy chạy lệnh `cchc reindex`.", status=503)
     library._indexes = loaded
     return loaded
 
@@ -186,5 +214,8 @@ def indexes_fresh(library: Library) -> bool:
     snap = current_snapshot(library.settings.index_dir)
     if snap is None:
         return False
-    meta = json.loads((snap / SNAPSHOT_FILE).read_text(encoding="utf-8"))
+    try:
+        meta = json.loads((snap / SNAPSHOT_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # superseded and deleted while we looked: not fresh
+        return False
     return int(meta["generation"]) == library.generation
