@@ -1,0 +1,280 @@
+"""Evaluate gap analysis on the hand-made pairs in bench/gap_pairs/.
+
+    python bench/gap_eval.py              # print the report, update bench/RESULTS.md
+    python bench/gap_eval.py --no-write   # print only
+    python bench/gap_eval.py --errors     # also list every wrong decision
+
+Each pair is a folder with a draft document and ``key.json``: the template (a bundled sample,
+``sample:<file name>``), and for every template item (found by the start of its text) the
+status a careful reader gives it — covered / partial / missing —, how the draft rewrote it, the
+draft clauses that carry it, and the expected target comparison (weaker / stronger / equal /
+no_figure) where the item states a figure. ``eval`` pairs are reported; ``calibration`` pairs
+were used to fit the thresholds (bench/gap_calibrate.py) and are shown for reference only.
+
+Precision and recall are computed for two decisions: "missing" (predicted missing vs. key
+missing) and "weaker" (predicted target comparison weaker vs. key weaker, over all items).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cchc.corpus.textnorm import fold
+
+HERE = Path(__file__).resolve().parent
+PAIRS = HERE / "gap_pairs"
+SAMPLES = HERE.parent / "corpus" / "samples"
+sys.path.insert(0, str(HERE))
+
+GOALS = {"missing": 0.9, "weaker": 0.9}
+
+
+@dataclass
+class KeyItem:
+    template: str
+    status: str
+    how: str
+    draft: list[str] = field(default_factory=list)
+    target: str | None = None
+    nth: int | None = None  # which one, when the template says the same thing twice
+
+
+@dataclass
+class Pair:
+    name: str
+    role: str  # "eval" | "calibration"
+    template_path: Path
+    draft_path: Path
+    items: list[KeyItem]
+    extra: list[str]
+    description: str = ""
+
+
+def load_pair(folder: Path) -> Pair:
+    key = json.loads((folder / "key.json").read_text(encoding="utf-8"))
+    spec = key["template"]
+    template = SAMPLES / spec.split(":", 1)[1] if spec.startswith("sample:") else folder / spec
+    return Pair(
+        name=folder.name,
+        role="calibration" if folder.name.startswith("calib") else "eval",
+        template_path=template,
+        draft_path=folder / key["draft"],
+        items=[KeyItem(**it) for it in key["items"]],
+        extra=list(key.get("extra", [])),
+        description=key.get("description", ""),
+    )
+
+
+def load_pairs(role: str | None = None) -> list[Pair]:
+    pairs = [load_pair(d) for d in sorted(PAIRS.iterdir()) if (d / "key.json").exists()]
+    return [p for p in pairs if role is None or p.role == role]
+
+
+def _norm(s: str) -> str:
+    return " ".join(fold(s).split())
+
+
+def find_clause(snippet: str, texts: list[str], nth: int | None = None) -> int:
+    """Index of the one text that starts with (or else contains) ``snippet``."""
+    s = _norm(snippet)
+    normed = [_norm(t) for t in texts]
+    hits = [i for i, t in enumerate(normed) if t.startswith(s)] or [i for i, t in enumerate(normed) if s in t]
+    if nth is not None and len(hits) > nth:
+        return hits[nth]
+    if len(hits) != 1:
+        raise ValueError(f"snippet {snippet!r} matches {len(hits)} clauses")
+    return hits[0]
+
+
+def align(pair: Pair, report) -> list[tuple[KeyItem, object]]:
+    """Key items with the report items they describe; every report item must be keyed."""
+    texts = [it.text for it in report.items]
+    out, seen = [], set()
+    for k in pair.items:
+        try:
+            i = find_clause(k.template, texts, k.nth)
+        except ValueError:
+            # the segmenter no longer makes this paragraph an item (e.g. it now files it under
+            # "Tổ chức thực hiện"): nothing to score
+            continue
+        if i in seen:
+            raise ValueError(f"two key items for report item {i}")
+        seen.add(i)
+        out.append((k, report.items[i]))
+    unkeyed = [report.items[i].text[:60] for i in range(len(texts)) if i not in seen]
+    if unkeyed:
+        raise ValueError(f"{pair.name}: template items without a key entry: {unkeyed}")
+    return out
+
+
+def prf(pred: list[bool], gold: list[bool]) -> dict:
+    tp = sum(p and g for p, g in zip(pred, gold))
+    fp = sum(p and not g for p, g in zip(pred, gold))
+    fn = sum(g and not p for p, g in zip(pred, gold))
+    precision = tp / (tp + fp) if tp + fp else 1.0
+    recall = tp / (tp + fn) if tp + fn else 1.0
+    return {"precision": round(precision, 3), "recall": round(recall, 3), "tp": tp, "fp": fp, "fn": fn, "n_gold": tp + fn}
+
+
+def score_pair(pair: Pair, report) -> dict:
+    aligned = align(pair, report)
+    missing = prf([r.status == "missing" for _, r in aligned], [k.status == "missing" for k, _ in aligned])
+    weaker = prf(
+        [bool(r.target and r.target.comparison == "weaker") for _, r in aligned],
+        [k.target == "weaker" for k, _ in aligned],
+    )
+    status_acc = sum(k.status == r.status for k, r in aligned) / len(aligned)
+    keyed_targets = [(k, r) for k, r in aligned if k.target and k.status != "missing"]
+    target_acc = (
+        sum(bool(r.target) and r.target.comparison == k.target for k, r in keyed_targets) / len(keyed_targets)
+        if keyed_targets else 1.0
+    )
+    extra_texts = [m.text for m in report.extra]
+    found_extra = sum(any(_norm(e) in _norm(t) for t in extra_texts) for e in pair.extra)
+    errors = [
+        f"{k.status:>8} → {r.status:<8} {r.score:.3f} [{k.how}] {r.text[:90]}"
+        for k, r in aligned if k.status != r.status
+    ] + [
+        f"target {k.target or '—'} → {r.target.comparison if r.target else '—'} [{k.how}] {r.text[:90]}"
+        for k, r in aligned
+        if (k.target or (r.target and r.target.comparison == "weaker")) and k.status != "missing"
+        and (r.target.comparison if r.target else None) != k.target
+    ]
+    return {
+        "pair": pair.name,
+        "role": pair.role,
+        "items": len(aligned),
+        "missing": missing,
+        "weaker": weaker,
+        "status_accuracy": round(status_acc, 3),
+        "target_accuracy": round(target_acc, 3),
+        "extra_found": f"{found_extra}/{len(pair.extra)}",
+        "extra_reported": len(report.extra),
+        "errors": errors,
+    }
+
+
+def make_library(home: Path, templates: list[Path]):
+    """A library holding the templates, with the vectors of the session cache when there is
+    one (tests) or embedded here (scripts)."""
+    from cchc.indexing.ingest import ingest
+    from cchc.indexing.library import Library
+    from cchc.settings import Settings
+
+    lib = Library(Settings(home=home))
+    ingest(lib, sorted(set(templates)))
+    return lib
+
+
+def run_pair(lib, pair: Pair, **options):
+    from cchc.search.gap import GapOptions, gap
+
+    ids = {p.source: p.id for p in lib.plans()}
+    return gap(lib, ids[pair.template_path.name], pair.draft_path, GapOptions(**options))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--errors", action="store_true")
+    ap.add_argument("--home", type=Path, help="library to use (default: a temporary one)")
+    args = ap.parse_args(argv)
+
+    pairs = load_pairs()
+    with tempfile.TemporaryDirectory() as tmp:
+        home = args.home or Path(tmp) / "home"
+        lib = make_library(home, [p.template_path for p in pairs])
+        results = []
+        for pair in pairs:
+            t0 = time.perf_counter()
+            report = run_pair(lib, pair)
+            res = score_pair(pair, report)
+            res["seconds"] = round(time.perf_counter() - t0, 2)
+            results.append(res)
+        lib.close()
+
+    lines = []
+    for r in results:
+        m, w = r["missing"], r["weaker"]
+        lines.append(
+            f"{r['pair']:<24} {r['role']:<12} items {r['items']:>3}  missing P {m['precision']:.3f} R {m['recall']:.3f} "
+            f"(n={m['n_gold']})  weaker P {w['precision']:.3f} R {w['recall']:.3f} (n={w['n_gold']})  "
+            f"status acc {r['status_accuracy']:.3f}  target acc {r['target_accuracy']:.3f}  extra {r['extra_found']} "
+            f"(reported {r['extra_reported']})  {r['seconds']} s"
+        )
+        if args.errors:
+            lines += [f"    {e}" for e in r["errors"]]
+    print("\n".join(lines))
+
+    if not args.no_write:
+        from results_md import write_section
+
+        write_section("gap-quality", "Gap analysis: wording robustness (bench/gap_eval.py)", _markdown(results, pairs))
+    evals = [r for r in results if r["role"] == "eval"]
+    ok = all(r[k][m] >= GOALS[k] for r in evals for k in GOALS for m in ("precision", "recall"))
+    return 0 if ok else 1
+
+
+def _markdown(results: list[dict], pairs: list[Pair]) -> str:
+    desc = {p.name: p.description for p in pairs}
+    rows = [
+        "| pair | role | items | missing P | missing R | weaker P | weaker R | status accuracy | target accuracy | extras found |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        m, w = r["missing"], r["weaker"]
+        rows.append(
+            f"| {r['pair']} | {r['role']} | {r['items']} | {m['precision']:.3f} | {m['recall']:.3f} (of {m['n_gold']}) | "
+            f"{w['precision']:.3f} | {w['recall']:.3f} (of {w['n_gold']}) | {r['status_accuracy']:.3f} | "
+            f"{r['target_accuracy']:.3f} | {r['extra_found']} ({r['extra_reported']} reported) |"
+        )
+    body = [
+        "Hand-made template/draft pairs in `bench/gap_pairs/`: the draft rewrites each template item by "
+        "paraphrase, merge, split, renumbering and reordering, omits some and changes some figures; the "
+        "answer key (`key.json`) was written with the draft, before the matcher ran on it. Goals on the "
+        f"eval pair: precision and recall of \"missing\" and of \"weaker\" ≥ {GOALS['missing']}. "
+        "Script: `python bench/gap_eval.py --errors`.",
+        "",
+        *rows,
+        "",
+    ]
+    body += [f"* **{name}**: {text}" for name, text in desc.items() if text]
+    errors = [e for r in results if r["role"] == "eval" for e in r["errors"] if "missing" in e.split("[")[0]]
+    if errors:
+        body += ["", "Decisions on \"missing\" the eval key disagrees with (key → matcher, score, how the draft rewrote the item):", ""]
+        body += [f"* `{e.strip()}`" for e in errors]
+    body += ["", NOTES]
+    return "\n".join(body)
+
+
+NOTES = """How to read these figures:
+
+* The eval pair was run several times while the matcher was being designed, and its errors
+  prompted features (the clause-focus term, the owner rule for split pieces, explaining away
+  across kinds was *tried* there). The final weights and both thresholds were then chosen by
+  `bench/gap_calibrate.py` on the calibration pairs alone, but the eval figures are not a blind
+  estimate: expect somewhat lower numbers on new drafts.
+* Goal not met: precision of "missing" is below 0.9. The three wrong "missing" calls are all
+  *merges the matcher explains away*: a template target that restates a template task, merged by
+  the draft into one clause (explaining away across target/task, which calibration prefers, then
+  credits the clause to the task only); two sibling tasks merged into a paraphrase that kept few
+  of one task's own words; and a task whose rewrite also resembles a template target better (the
+  target's own rewrite being elsewhere). Variants that fix one of these (explaining away within
+  one kind only, only when the clause is among the other item's best matches, or with a dense
+  "closer to this item" test) tied on the calibration AUC and, on the eval pair, traded the
+  wrong "missing" calls for missed omissions (missing P/R 0.78/0.70, 0.89/0.80, 1.0/0.60,
+  0.875/0.70, measured during development with the previous focus weight), so no tie-break was
+  taken from the eval pair. Recall of "missing" and both
+  figures for "weaker" meet the goal.
+* Covered vs. partial is the weakest decision (status accuracy 0.71–0.83): the calibration
+  drafts have only five partial rewrites, so `gap_covered` rests on little data."""
+
+
+if __name__ == "__main__":
+    sys.exit(main())
