@@ -137,11 +137,67 @@ def sample_training_clauses() -> list[Clause]:
     return out
 
 
+# Bump when the features or the training change, so cached models are not reused.
+MODEL_VERSION = 1
+
+
+def _cache_path():
+    """Where the trained model is kept between processes: every `cchc` command would otherwise
+    retrain it (2–10 s). Keyed by the code, sklearn and the training texts, so any change
+    retrains."""
+    import hashlib
+    from pathlib import Path
+
+    import platformdirs
+    import sklearn
+
+    from cchc.corpus.bundled import sample_paths
+
+    h = hashlib.sha256(f"{MODEL_VERSION}|{sklearn.__version__}".encode())
+    h.update(Path(__file__).read_bytes())
+    for p in sample_paths():
+        h.update(p.read_bytes())
+    for name in ("segment.py", "cleaning.py", "tables.py", "textnorm.py"):
+        h.update((Path(__file__).with_name(name)).read_bytes())
+    return Path(platformdirs.user_cache_dir("cchc-lens", appauthor=False)) / f"area-model-{h.hexdigest()[:16]}.pkl"
+
+
+def _load_cached() -> AreaModel | None:
+    import pickle
+
+    try:
+        path = _cache_path()
+        with open(path, "rb") as f:
+            model = pickle.load(f)
+        return model if isinstance(model, AreaModel) else None
+    except Exception:  # missing, unreadable or from another version: retrain
+        return None
+
+
+def _save_cached(model: AreaModel) -> None:
+    import os
+    import pickle
+    import tempfile
+
+    try:
+        path = _cache_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            pickle.dump(model, f)
+        os.replace(tmp, path)
+    except Exception:  # a read-only cache dir only costs the retraining
+        pass
+
+
 def get_area_model() -> AreaModel:
     global _model
     with _lock:
         if _model is None:
+            _model = _load_cached()
+        if _model is None:
             _model = train_area_model(sample_training_clauses())
+            _save_cached(_model)
         return _model
 
 
