@@ -141,10 +141,25 @@ def summary(latencies: list[float], seconds: float) -> dict:
     }
 
 
-async def load(base: str, clients: int, seconds: float, seed: int) -> dict:
+UPLOAD_TEMPLATE = """KẾ HOẠCH
+Cải cách hành chính xã Tải Thử {n} năm 2026
+Thực hiện Kế hoạch số 148/KH-UBND của UBND tỉnh Ninh Bình.
+I. MỤC ĐÍCH, YÊU CẦU
+Nâng cao chất lượng phục vụ người dân của xã Tải Thử {n}.
+II. CHỈ TIÊU
+1. Tỷ lệ giao dịch thanh toán trực tuyến đạt tối thiểu {pct}%.
+2. 100% hồ sơ TTHC được số hóa khi tiếp nhận (đợt {n}).
+III. NHIỆM VỤ
+1. Cải cách thủ tục hành chính
+- Niêm yết công khai đầy đủ thủ tục hành chính tại Bộ phận Một cửa (lần {n}).
+"""
+
+
+async def load(base: str, clients: int, seconds: float, seed: int, mix: bool = False) -> dict:
     queries = load_queries()
     rng = random.Random(seed)
-    latencies: dict[str, list[float]] = {"api": [], "page": []}
+    latencies: dict[str, list[float]] = {"api": [], "page": [], "gap": [], "upload": []}
+    upload_counter = iter(range(10**6))
     errors: list[str] = []
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=base, timeout=60.0, limits=limits) as client:
@@ -155,9 +170,46 @@ async def load(base: str, clients: int, seconds: float, seed: int) -> dict:
         start = time.perf_counter()
         deadline = start + seconds
 
+        plan_ids = [p["id"] for p in (await client.get("/api/plans")).json()][:5] if mix else []
+
+        async def mixed_request(r: random.Random) -> bool:
+            """A gap check between two stored plans or the upload of a new small plan
+            (mix mode): returns False when the caller should do a search instead."""
+            roll = r.random()
+            if roll < 0.15 and len(plan_ids) >= 2:
+                a, b = r.sample(plan_ids, 2)
+                t0 = time.perf_counter()
+                try:
+                    resp = await client.post("/api/gap", data={"template": str(a), "plan": str(b)})
+                    if resp.status_code != 200 or "items" not in resp.json():
+                        errors.append(f"{resp.status_code} /api/gap: {resp.text[:200]}")
+                        return True
+                except (httpx.HTTPError, ValueError) as e:
+                    errors.append(f"{type(e).__name__} /api/gap: {e}")
+                    return True
+                latencies["gap"].append((time.perf_counter() - t0) * 1000)
+                return True
+            if roll < 0.20:
+                n = next(upload_counter)
+                body = UPLOAD_TEMPLATE.format(n=f"{seed}-{n}", pct=80 + n % 20).encode("utf-8")
+                t0 = time.perf_counter()
+                try:
+                    resp = await client.post("/api/plans", files={"files": (f"tai-thu-{seed}-{n}.txt", body, "text/plain")})
+                    if resp.status_code not in (200, 201, 202):
+                        errors.append(f"{resp.status_code} POST /api/plans: {resp.text[:200]}")
+                        return True
+                except httpx.HTTPError as e:
+                    errors.append(f"{type(e).__name__} POST /api/plans: {e}")
+                    return True
+                latencies["upload"].append((time.perf_counter() - t0) * 1000)
+                return True
+            return False
+
         async def worker(i: int) -> None:
             r = random.Random(rng.random() + i)
             while time.perf_counter() < deadline:
+                if mix and await mixed_request(r):
+                    continue
                 q = r.choice(queries)
                 params = {"q": q, **r.choice(FILTERS)}
                 kind = "page" if r.random() < 0.25 else "api"
@@ -177,13 +229,13 @@ async def load(base: str, clients: int, seconds: float, seed: int) -> dict:
 
         await asyncio.gather(*(worker(i) for i in range(clients)))
         elapsed = time.perf_counter() - start
-    everything = latencies["api"] + latencies["page"]
+    everything = [x for v in latencies.values() for x in v]
     return {
         **summary(everything, elapsed),
         "elapsed_s": round(elapsed, 2),
         "errors": len(errors),
         "error_samples": errors[:5],
-        "by_kind": {k: summary(v, elapsed) for k, v in latencies.items()},
+        "by_kind": {k: summary(v, elapsed) for k, v in latencies.items() if v},
         "distinct_queries": len(set(queries)),
     }
 
@@ -205,6 +257,25 @@ Errors: {result['errors']} of {result['requests'] + result['errors']} requests. 
     write_section("load", "HTTP load (cchc serve)", body)
 
 
+def write_mixed_results(result: dict) -> None:
+    sys.path.insert(0, str(HERE))
+    from results_md import write_section
+
+    rows = [f"| all | {result['requests']} | {result['throughput_rps']} | {result['p50_ms']} | {result['p95_ms']} | {result['p99_ms']} | {result['max_ms']} |"]
+    names = {"api": "`GET /api/search`", "page": "`GET /?q=` page", "gap": "`POST /api/gap` (two stored plans)", "upload": "`POST /api/plans` (new plan, ingest + reindex)"}
+    for kind, s in result["by_kind"].items():
+        rows.append(f"| {names.get(kind, kind)} | {s['requests']} | {s['throughput_rps']} | {s['p50_ms']} | {s['p95_ms']} | {s['p99_ms']} | {s['max_ms']} |")
+    body = (
+        f"Script: `python bench/load_bench.py --mix --clients {result['clients']} --seconds {result['seconds']}` — `cchc serve` on "
+        "127.0.0.1, closed-loop asyncio clients sending as fast as answers come back: 15 % gap checks between two stored "
+        "plans, 5 % uploads of a new small plan (each one ingested and the indexes rebuilt while searches go on), the "
+        "rest searches (API and HTML).\n\n"
+        "| kind | requests | req/s | p50 ms | p95 ms | p99 ms | max ms |\n|---|---|---|---|---|---|---|\n" + "\n".join(rows) +
+        f"\n\nErrors: {result['errors']}. Load average {result['loadavg_before']} before, {result['loadavg_after']} after."
+    )
+    write_section("load-mixed", "HTTP mixed load: search, gap, upload", body)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=30.0, help="length of the measured load (s)")
@@ -214,6 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ready-timeout", type=float, default=900.0, help="how long to wait for the server (s)")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--no-results", action="store_true", help="do not write bench/RESULTS.md")
+    ap.add_argument("--mix", action="store_true", help="mixed load: searches, gap checks and uploads")
     args = ap.parse_args(argv)
     if not 1 <= args.clients <= 64:
         ap.error("--clients must be between 1 and 64")
@@ -228,12 +300,13 @@ def main(argv: list[str] | None = None) -> int:
     proc = start_server(args.home, port, log_path)
     try:
         health = wait_ready(base, proc, args.ready_timeout)
-        result = asyncio.run(load(base, args.clients, args.seconds, args.seed))
+        result = asyncio.run(load(base, args.clients, args.seconds, args.seed, mix=args.mix))
     finally:
         stop_server(proc)
     result = {
         "clients": args.clients,
         "seconds": args.seconds,
+        "mix": args.mix,
         **result,
         "loadavg_before": load_before,
         "loadavg_after": round(os.getloadavg()[0], 2),
@@ -241,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(json.dumps(result, ensure_ascii=False))
     if not args.no_results:
-        write_results(result)
+        write_mixed_results(result) if args.mix else write_results(result)
     return 1 if result["errors"] else 0
 
 
