@@ -321,4 +321,3 @@ def main():  # pragma: no cover
 
 if __name__ == "__main__":  # pragma: no cover
     main()
-from cchc.api import cli_gap  # noqa: E402,F401

@@ -5,6 +5,7 @@ Registered on the main group by importing this module (``api/cli.py`` does it on
 
 from __future__ import annotations
 
+import shutil
 import sys
 import textwrap
 from pathlib import Path
@@ -91,7 +92,7 @@ def _print_report(report) -> None:
     from cchc.search.gap import COMPARISON_LABELS, STATUS_LABELS, area_label
     from cchc.search.reports import percent, plan_label
 
-    width = max(60, min(click.get_terminal_size()[0] if hasattr(click, "get_terminal_size") else 100, 140))
+    width = max(60, min(shutil.get_terminal_size((100, 20)).columns, 140))
     c = report.counts
     click.secho("Đối chiếu dự thảo với mẫu", bold=True)
     click.echo(f"Mẫu:    {plan_label(report.template)}")

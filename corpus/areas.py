@@ -51,8 +51,17 @@ def _heading_core(heading: str) -> str:
     return _LEAD_WORDS.sub("", " ".join(c.split()))
 
 
+# A path entry longer than this is a clause acting as the parent of its sub-items, not a
+# heading: its wording ("… các nhiệm vụ tại Phụ lục số 02 …") says nothing about the kind.
+MAX_HEADING_WORDS_FOR_LABELS = 25
+
+
+def _headings(path: list[str]) -> list[str]:
+    return [h for h in reversed(path) if len(h.split()) <= MAX_HEADING_WORDS_FOR_LABELS]
+
+
 def kind_from_path(path: list[str]) -> str:
-    for heading in reversed(path):
+    for heading in _headings(path):
         c = canonical(heading)
         for kind, keys in _KIND_RULES:
             if any(k in c for k in keys):
@@ -72,7 +81,7 @@ def area_from_heading(heading: str) -> str | None:
 
 
 def area_from_path(path: list[str]) -> str | None:
-    for heading in reversed(path):
+    for heading in _headings(path):
         area = area_from_heading(heading)
         if area:
             return area

@@ -439,27 +439,32 @@ def _document_vectors(library: Library, embedder: Embedder, texts: list[str], ma
         return out
     stored_keys = [text_hash(truncate_for_embedding(t, library.settings.max_embed_chars)) for t in texts]
     found = _lookup_cache(library, embedder, stored_keys)
+    local: dict[str, np.ndarray] = {}  # this call's vectors, whatever the LRU evicts meanwhile
     todo: dict[str, str] = {}
-    keys: list[tuple[str, str] | None] = []
+    keys: list[str | None] = []
     for i, (t, skey) in enumerate(zip(texts, stored_keys)):
         if skey in found:
             out[i] = found[skey]
             keys.append(None)
             continue
         cut = truncate_for_embedding(t, max_chars)
-        mkey = (embedder.model_id, text_hash(cut))
-        keys.append(mkey)
-        if _memory.get(mkey) is None:
-            todo.setdefault(mkey[1], cut)
+        key = text_hash(cut)
+        keys.append(key)
+        remembered = _memory.get((embedder.model_id, key))
+        if remembered is not None:
+            local[key] = remembered
+        else:
+            todo.setdefault(key, cut)
     pending = sorted(todo.items(), key=lambda kv: -len(kv[1]))
     for start in range(0, len(pending), EMBED_BATCH):
         batch = pending[start : start + EMBED_BATCH]
         vecs = np.asarray(embedder.embed_passages([t for _, t in batch]), dtype=np.float32)
-        for (h, _), v in zip(batch, vecs):
-            _memory.put((embedder.model_id, h), v)
-    for i, mkey in enumerate(keys):
-        if mkey is not None:
-            out[i] = _memory.get(mkey)
+        for (key, _), v in zip(batch, vecs):
+            local[key] = v
+            _memory.put((embedder.model_id, key), v)
+    for i, key in enumerate(keys):
+        if key is not None:
+            out[i] = local[key]
     return out
 
 

@@ -246,3 +246,11 @@ def test_nfd_and_old_tone_placement_give_the_same_clauses():
     old_plan = segment(RawDocument("a.txt", old, "txt", "h3"))
     assert [c.area for c in old_plan.clauses] == [c.area for c in base.clauses]
     assert [c.kind for c in old_plan.clauses] == [c.kind for c in base.clauses]
+
+
+def test_paragraphs_under_a_long_item_keep_the_section_kind(plans):
+    # "3. Văn phòng –Thống kê: Chủ trì … nhiệm vụ tại Phụ lục số 02 …" is a clause that heads the
+    # paragraphs after it; its words must not turn them into tasks.
+    c = _find(plans["dinh-hung"], "Tổng hợp tình hình thực hiện công tác CCHC của xã")
+    assert c.kind == "assignment"
+    assert c.section.startswith("IV. Tổ chức thực hiện › 3. Văn phòng")
