@@ -34,12 +34,30 @@ def connect(path: Path) -> sqlite3.Connection:
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA busy_timeout=30000")
+    _set_wal(conn)
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute("PRAGMA busy_timeout=30000")
     _migrate(conn)
     return conn
+
+
+def _set_wal(conn: sqlite3.Connection, wait_s: float = 30.0) -> None:
+    """Switching a new database to WAL needs an exclusive lock, and SQLite reports "database is
+    locked" at once — without calling the busy handler — when another process is creating
+    the same library at that moment; so retry here for as long as the busy timeout."""
+    import random
+    import time
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) and "busy" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02 + random.random() * 0.08)
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
