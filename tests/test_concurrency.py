@@ -57,6 +57,17 @@ def _split(corpus: list[Path], root: Path, parts: dict[str, slice]) -> dict[str,
 
 
 @pytest.mark.slow
+
+def communicate_all(procs: list[subprocess.Popen], timeout: float = 300) -> list[tuple[str, str]]:
+    """Wait for every process; whatever happens, leave none running."""
+    try:
+        return [p.communicate(timeout=timeout) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
 def test_searches_and_gap_analyses_while_another_process_ingests_and_reindexes(tmp_path, embedding_cache_db):
     from cchc.indexing.ingest import ingest
     from cchc.indexing.library import Library
@@ -150,13 +161,7 @@ def test_two_ingests_at_once_on_overlapping_files(tmp_path, embedding_cache_db):
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for k in ("a", "b")
     ]
-    try:
-        outputs = [p.communicate(timeout=300) for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
+    outputs = communicate_all(procs)
     for p, (out, err) in zip(procs, outputs):
         assert p.returncode == 0, err
     results = [r for out, _ in outputs for r in json.loads(out)["results"]]
@@ -181,13 +186,7 @@ def test_two_processes_create_the_same_new_library(tmp_path):
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for _ in range(2)
     ]
-    try:
-        outputs = [p.communicate(timeout=300) for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
+    outputs = communicate_all(procs)
     for p, (_out, err) in zip(procs, outputs):
         assert p.returncode == 0, err
     expected = expected_plans(one)
