@@ -184,16 +184,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--errors", action="store_true")
     ap.add_argument("--home", type=Path, help="library to use (default: a temporary one)")
+    ap.add_argument("--role", choices=["eval", "calibration"], help="only these pairs (implies --no-write)")
+    ap.add_argument("--embed-chars", type=int, help="cut of draft clauses before embedding (default: GapOptions)")
     args = ap.parse_args(argv)
+    if args.role or args.embed_chars:
+        args.no_write = True  # RESULTS.md reports every pair with the defaults
 
-    pairs = load_pairs()
+    pairs = load_pairs(args.role)
+    options = {"embed_chars": args.embed_chars} if args.embed_chars else {}
     with tempfile.TemporaryDirectory() as tmp:
         home = args.home or Path(tmp) / "home"
         lib = make_library(home, [p.template_path for p in pairs])
         results = []
         for pair in pairs:
             t0 = time.perf_counter()
-            report = run_pair(lib, pair)
+            report = run_pair(lib, pair, **options)
             res = score_pair(pair, report)
             res["seconds"] = round(time.perf_counter() - t0, 2)
             results.append(res)

@@ -36,18 +36,22 @@ Matching (item *i*, plan clause *j*)
     about the item and the second adds at least ``pair_min_gain`` of the item's term weight.
 
     *Explaining away* tells near-duplicate items apart: a clause that is another item's rewrite
-    counts for an item only as far as it holds the item's own words (``_explain_away``).
+    counts for an item only as far as it holds the item's own words (``_explain_away``). Framing
+    words ("tiếp tục tăng cường", "thực hiện nghiêm", "bảo đảm kịp thời") are not own words: an
+    item that adds only those to another says the same thing, and a draft that merged the two
+    covers both.
 
 Calibration
     ``bench/gap_calibrate.py`` fits the weights and both thresholds on hand-written drafts of
-    *other* sample plans than the evaluation pair (bench/gap_pairs/calib-*): every template item
+    sample plans (bench/gap_pairs/calib-*), never on the evaluation pairs: every template item
     is scored with its rewrite present in the draft (paraphrased, merged or split: positive; or
     covered in part: partial) and again with that rewrite removed (negative: its best match is
     then an unrelated clause of the same draft), and the items the drafts omit are negatives
-    too. The two kinds of negatives weigh equally. The weights maximise ROC AUC of positives vs.
-    negatives; ``gap_partial`` is the cut with the best balanced accuracy there, ``gap_covered``
-    the best cut between full and partial rewrites above it. Both thresholds are Settings
-    (``CCHC_GAP_COVERED``, ``CCHC_GAP_PARTIAL``) and options.
+    too. The two kinds of negatives weigh equally. The weights are those whose best cut
+    separates positives from negatives with the best balanced accuracy (ROC AUC breaking ties);
+    ``gap_partial`` is that cut, ``gap_covered`` the best cut between full and partial rewrites
+    above it. Both thresholds are Settings (``CCHC_GAP_COVERED``, ``CCHC_GAP_PARTIAL``) and
+    options.
 
 Coverage
     The share of items covered, a partial item counting one half: ``(covered + partial / 2) /
@@ -90,10 +94,11 @@ NO_AREA_LABEL = "Chưa xác định lĩnh vực"
 
 CANDIDATES = 5  # best single clauses per item among which split pairs are looked for
 # A draft file's clauses are embedded cut to this many characters (about the first sentence, which
-# says what the clause is about; the lexical evidence still reads all of it). The bundled model
-# embeds ~14 such passages per CPU-second against ~9 at 240 characters, and on the bench pairs
-# 240 → 160 changed no missing/weaker decision (bench/gap_bench.py, bench/RESULTS.md).
-DRAFT_EMBED_CHARS = 160
+# says what the clause is about; the lexical evidence still reads all of it): embedding the draft
+# is nearly all of a draft analysis. 160 → 128 saves a fifth of it; on the calibration pairs it
+# changed no missing/weaker decision, the AUC by 0.001 and one covered/partial call of 179
+# (bench/gap_calibrate.py, bench/gap_eval.py --role calibration --embed-chars N).
+DRAFT_EMBED_CHARS = 128
 EMBED_BATCH = 32
 MEMORY_CACHE_SIZE = 50_000
 
@@ -511,6 +516,42 @@ def terms(text: str) -> set[str]:
     return set(w) | {f"{a}_{b}" for a, b in zip(w, w[1:])}
 
 
+# Words that frame a commitment in Vietnamese administrative prose without saying what it is
+# about ("*Tiếp tục tăng cường* cải thiện ...", "*thực hiện nghiêm* ... *bảo đảm kịp thời*").
+# Two items that differ only by such words are one commitment said twice, not near-duplicates
+# to tell apart. Multi-syllable phrases only (folded): a lone "tang" is also "tầng" of "hạ tầng".
+GENERIC_PHRASES: tuple[tuple[str, ...], ...] = tuple(
+    tuple(p.split())
+    for p in (
+        "tiep tuc", "tang cuong", "day manh", "nang cao", "cai thien", "thuc hien", "trien khai",
+        "phan dau", "bao dam", "dam bao", "hieu qua", "nghiem tuc", "kip thoi", "day du", "chu dong",
+        "thuong xuyen", "cong tac", "phuc vu", "dap ung", "yeu cau", "nhu cau", "phu hop",
+        "theo quy dinh", "quy dinh", "tot hon", "nham", "viec", "cac", "nhung", "nghiem",
+    )
+)
+_GENERIC_MAX = max(len(g) for g in GENERIC_PHRASES)
+_GENERIC = set(GENERIC_PHRASES)
+
+
+def content_terms(text: str) -> set[str]:
+    """:func:`terms` of the words left once framing phrases (:data:`GENERIC_PHRASES`) are
+    taken out; no bigram bridges a phrase that was taken out."""
+    w = _words(text)
+    keep = [True] * len(w)
+    i = 0
+    while i < len(w):
+        for n in range(min(_GENERIC_MAX, len(w) - i), 0, -1):
+            if tuple(w[i : i + n]) in _GENERIC:
+                keep[i : i + n] = [False] * n
+                i += n
+                break
+        else:
+            i += 1
+    out = {t for t, k in zip(w, keep) if k}
+    out |= {f"{a}_{b}" for a, b, ka, kb in zip(w, w[1:], keep, keep[1:]) if ka and kb}
+    return out
+
+
 @dataclass
 class _Lexicon:
     """Term ids and idf over every clause of both plans."""
@@ -562,6 +603,13 @@ class Scoring:
     ea_share: float = 0.3  # own-term share of an item at which explaining away takes full effect
     ea_cross_kind: bool = True  # also explain a target away by a task's rewrite and vice versa
     ea_own_coverage: float = 0.4  # share of its own terms a clause must hold to count as covering it
+    # explain away only by an item for which the clause is (within this margin of) its best
+    # evidence: an item whose own rewrite is elsewhere in the draft does not own a clause that
+    # merely resembles it. None: any item that matches the clause best owns it.
+    ea_owner_margin: float | None = None
+    # own terms leave out framing words (GENERIC_PHRASES): an item whose only own words are
+    # "tiếp tục tăng cường" says nothing its near-twin does not
+    ea_content_only: bool = True
 
     def combine(self, cos, coverage, focus=0.0) -> np.ndarray:
         dense = np.clip((np.asarray(cos, dtype=np.float64) - self.dense_lo) / (self.dense_hi - self.dense_lo), 0.0, 1.0)
@@ -596,6 +644,7 @@ class Problem:
 
     def __post_init__(self) -> None:
         self.item_ids = [self.lex.ids(t) for t in self.item_terms]
+        self.item_content_ids = [self.lex.ids(content_terms(c.text) & t) for c, t in zip(self.items, self.item_terms)]
         self.cand_presence = self.lex.presence(self.cand_terms)
         self.cand_mass = self.cand_presence.astype(np.float64) @ self.lex.idf
         self.cand_mass[self.cand_mass == 0] = 1.0
@@ -670,11 +719,13 @@ def _explain_away(p: Problem, single: np.ndarray, scoring: Scoring) -> np.ndarra
     misses (holding ``ea_own_coverage`` of them counts as holding them all), in proportion to how
     much of i they make up (fully from ``ea_share``). A clause that merges both items holds both
     items' own terms and keeps covering both. With ``ea_cross_kind`` a target is explained away
-    by a task's rewrite too (calibration preferred it; its cost: a target that merely restates a
-    task, merged with it in the draft, can lose its match — see bench/RESULTS.md).
+    by a task's rewrite too. With ``ea_content_only`` framing words (:data:`GENERIC_PHRASES`)
+    are not own terms, so an item that differs from its near-twin only by them keeps the twin's
+    rewrite: merged drafts lost such items otherwise (calibration: bench/RESULTS.md).
     """
     factor = np.ones_like(single)
     owner = single.argmax(axis=0)
+    best_of = single.max(axis=1)
     idf = p.lex.idf
     for i in range(single.shape[0]):
         mass_i = float(idf[p.item_ids[i]].sum()) or 1.0
@@ -684,7 +735,10 @@ def _explain_away(p: Problem, single: np.ndarray, scoring: Scoring) -> np.ndarra
                 continue
             if p.items[k].kind != p.items[i].kind and not scoring.ea_cross_kind:
                 continue
-            own = np.setdiff1d(p.item_ids[i], p.item_ids[k], assume_unique=True)
+            if scoring.ea_owner_margin is not None and single[k, j] < best_of[k] - scoring.ea_owner_margin:
+                continue
+            mine = p.item_content_ids[i] if scoring.ea_content_only else p.item_ids[i]
+            own = np.setdiff1d(mine, p.item_ids[k], assume_unique=True)
             own_mass = float(idf[own].sum())
             if own_mass == 0:
                 continue  # item i says nothing item k does not: k's rewrite covers i as well
