@@ -37,6 +37,7 @@ from synth import AREA_HEADINGS, AREA_ORDER, synth_plans  # noqa: E402
 CACHE_HOME = HERE / "out" / "gap-cache"
 NOISE = 0.25  # per-vector Gaussian noise (relative): cosine to the source ≈ 1/sqrt(1 + 0.25²) ≈ 0.97
 GOALS = {"draft": 10.0, "indexed": 1.0, "consensus": 60.0}
+OLD_EMBED_CHARS = 160  # the draft cut before the second round, measured for comparison
 
 
 # --- vectors -----------------------------------------------------------------------------------
@@ -169,6 +170,11 @@ def bench_gap(n_items: int, workdir: Path, source_vecs) -> dict:
     t0 = time.perf_counter()
     gap(lib, tid, draft)
     warm = time.perf_counter() - t0
+    # the previous default cut, cold again, minutes apart on the same machine
+    gapmod._memory.clear()
+    t0 = time.perf_counter()
+    gap(lib, tid, draft, GapOptions(embed_chars=OLD_EMBED_CHARS))
+    old_cut = time.perf_counter() - t0
 
     times = []
     for _ in range(5):
@@ -183,6 +189,7 @@ def bench_gap(n_items: int, workdir: Path, source_vecs) -> dict:
         "draft_wall": draft_wall,
         "draft_cpu": draft_cpu,
         "draft_warm": warm,
+        "draft_old_cut": old_cut,
         "indexed_median": statistics.median(times),
         "indexed_max": max(times),
         "indexed_items": len(r2.items),
@@ -285,7 +292,8 @@ def main(argv: list[str] | None = None) -> int:
             g = results["gap"] = bench_gap(300, work / "gap", source_vecs)
             print(
                 f"draft file: {g['draft_clauses']} clauses vs {g['items']} items: {g['draft_wall']:.2f} s wall "
-                f"({g['draft_cpu']:.2f} s CPU), {g['draft_warm']:.2f} s with the draft's vectors in memory"
+                f"({g['draft_cpu']:.2f} s CPU), {g['draft_warm']:.2f} s with the draft's vectors in memory; "
+                f"cut to {OLD_EMBED_CHARS} chars: {g['draft_old_cut']:.2f} s"
             )
             print(f"two indexed plans ({g['indexed_items']} items): median {g['indexed_median']:.3f} s, max {g['indexed_max']:.3f} s")
         if args.only in (None, "consensus"):
@@ -321,6 +329,7 @@ def _markdown(res: dict) -> str:
             f"(cut to {g['embed_chars']} chars) | ≤ {GOALS['draft']:.0f} s | {g['draft_wall']:.2f} s wall, "
             f"{g['draft_cpu']:.2f} s CPU; {g['draft_warm']:.2f} s without the embedding |"
         )
+        rows.append(f"| … the same, draft cut to {OLD_EMBED_CHARS} chars (the previous default) | — | {g['draft_old_cut']:.2f} s wall |")
         rows.append(
             f"| two stored, indexed plans ({g['indexed_items']} items) | ≤ {GOALS['indexed']:.0f} s | "
             f"median {g['indexed_median']:.3f} s (max {g['indexed_max']:.3f} s of 5) |"
