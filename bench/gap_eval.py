@@ -63,7 +63,7 @@ def load_pair(folder: Path) -> Pair:
     template = SAMPLES / spec.split(":", 1)[1] if spec.startswith("sample:") else folder / spec
     return Pair(
         name=folder.name,
-        role="calibration" if folder.name.startswith("calib") else "eval",
+        role=key.get("role") or ("calibration" if folder.name.startswith("calib") else "eval"),
         template_path=template,
         draft_path=folder / key["draft"],
         items=[KeyItem(**it) for it in key["items"]],

@@ -59,8 +59,8 @@ class Settings(BaseSettings):
         "leave-one-out on the dev set, see bench/RESULTS.md.",
     )
     rrf_k: int = Field(60, description="Reciprocal-rank-fusion constant.")
-    gap_covered: float = Field(0.68, description="Gap analysis: match score at or above which an item is covered.")
-    gap_partial: float = Field(0.41, description="Gap analysis: match score at or above which an item is partly covered.")
+    gap_covered: float = Field(0.61, description="Gap analysis: match score at or above which an item is covered.")
+    gap_partial: float = Field(0.37, description="Gap analysis: match score at or above which an item is partly covered.")
     host: str = Field("127.0.0.1", description="Address `cchc serve` binds to.")
     port: int = Field(8000, description="Port `cchc serve` listens on.")
     token: str | None = Field(

@@ -43,14 +43,14 @@ Matching (item *i*, plan clause *j*)
 
 Calibration
     ``bench/gap_calibrate.py`` fits the weights and both thresholds on hand-written drafts of
-    sample plans (bench/gap_pairs/calib-*), never on the evaluation pairs: every template item
+    sample plans (bench/gap_pairs, role calibration), never on the evaluation pairs: every template item
     is scored with its rewrite present in the draft (paraphrased, merged or split: positive; or
     covered in part: partial) and again with that rewrite removed (negative: its best match is
     then an unrelated clause of the same draft), and the items the drafts omit are negatives
-    too. The two kinds of negatives weigh equally. The weights are those whose best cut
-    separates positives from negatives with the best balanced accuracy (ROC AUC breaking ties);
-    ``gap_partial`` is that cut, ``gap_covered`` the best cut between full and partial rewrites
-    above it. Both thresholds are Settings (``CCHC_GAP_COVERED``, ``CCHC_GAP_PARTIAL``) and
+    too. The weights are those whose best cut gives the best F1 of "missing" over the real
+    decisions (carried vs. omitted items; ROC AUC with the leave-one-out negatives breaking
+    ties); ``gap_partial`` is that cut, ``gap_covered`` the best cut between full and partial
+    rewrites above it. Both thresholds are Settings (``CCHC_GAP_COVERED``, ``CCHC_GAP_PARTIAL``) and
     options.
 
 Coverage
@@ -592,7 +592,7 @@ class Scoring:
     # how far a clause that is all about the item but covers only part of its terms (a summary,
     # a shortened rewrite) is lifted towards its focus; a merged clause (focus < coverage) is not
     # held back by the other item it also carries
-    focus_weight: float = 1.0
+    focus_weight: float = 0.75
     dense_lo: float = 0.80
     dense_hi: float = 0.97
     pair_min_gain: float = 0.15  # share of the item's term weight the second clause of a split must add
@@ -610,6 +610,9 @@ class Scoring:
     # own terms leave out framing words (GENERIC_PHRASES): an item whose only own words are
     # "tiếp tục tăng cường" says nothing its near-twin does not
     ea_content_only: bool = True
+    # a clause holding more of item i's distinguishing words than of item k's is not k's to
+    # explain i away with, however much better k matches it as a whole (k may just be shorter)
+    ea_symmetric: bool = True
 
     def combine(self, cos, coverage, focus=0.0) -> np.ndarray:
         dense = np.clip((np.asarray(cos, dtype=np.float64) - self.dense_lo) / (self.dense_hi - self.dense_lo), 0.0, 1.0)
@@ -743,6 +746,14 @@ def _explain_away(p: Problem, single: np.ndarray, scoring: Scoring) -> np.ndarra
             if own_mass == 0:
                 continue  # item i says nothing item k does not: k's rewrite covers i as well
             own_cov = float(idf[own][p.cand_presence[j, own]].sum()) / own_mass
+            if scoring.ea_symmetric:
+                theirs = p.item_content_ids[k] if scoring.ea_content_only else p.item_ids[k]
+                their_own = np.setdiff1d(theirs, p.item_ids[i], assume_unique=True)
+                their_mass = float(idf[their_own].sum())
+                if their_mass > 0:
+                    their_cov = float(idf[their_own][p.cand_presence[j, their_own]].sum()) / their_mass
+                    if their_cov < own_cov:
+                        continue
             strength = min(1.0, own_mass / mass_i / scoring.ea_share)
             evidence = min(1.0, own_cov / scoring.ea_own_coverage)
             factor[i, j] = 1.0 - strength * (1.0 - evidence)
