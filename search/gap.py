@@ -712,6 +712,17 @@ def match_items(problem: Problem, scoring: Scoring = SCORING) -> tuple[list[_Bes
     return best, single
 
 
+def _own_terms_held(p: Problem, i: int, k: int, j: int, scoring: Scoring) -> tuple[float, float]:
+    """idf mass of the terms item i has and item k lacks, and the share of it clause j holds."""
+    mine = p.item_content_ids[i] if scoring.ea_content_only else p.item_ids[i]
+    own = np.setdiff1d(mine, p.item_ids[k], assume_unique=True)
+    idf = p.lex.idf[own]
+    mass = float(idf.sum())
+    if mass == 0:
+        return 0.0, 0.0
+    return mass, float(idf[p.cand_presence[j, own]].sum()) / mass
+
+
 def _explain_away(p: Problem, single: np.ndarray, scoring: Scoring) -> np.ndarray:
     """Factors (items × candidates) that discount a clause which is another item's rewrite.
 
@@ -740,20 +751,13 @@ def _explain_away(p: Problem, single: np.ndarray, scoring: Scoring) -> np.ndarra
                 continue
             if scoring.ea_owner_margin is not None and single[k, j] < best_of[k] - scoring.ea_owner_margin:
                 continue
-            mine = p.item_content_ids[i] if scoring.ea_content_only else p.item_ids[i]
-            own = np.setdiff1d(mine, p.item_ids[k], assume_unique=True)
-            own_mass = float(idf[own].sum())
+            own_mass, own_cov = _own_terms_held(p, i, k, j, scoring)
             if own_mass == 0:
                 continue  # item i says nothing item k does not: k's rewrite covers i as well
-            own_cov = float(idf[own][p.cand_presence[j, own]].sum()) / own_mass
             if scoring.ea_symmetric:
-                theirs = p.item_content_ids[k] if scoring.ea_content_only else p.item_ids[k]
-                their_own = np.setdiff1d(theirs, p.item_ids[i], assume_unique=True)
-                their_mass = float(idf[their_own].sum())
-                if their_mass > 0:
-                    their_cov = float(idf[their_own][p.cand_presence[j, their_own]].sum()) / their_mass
-                    if their_cov < own_cov:
-                        continue
+                their_mass, their_cov = _own_terms_held(p, k, i, j, scoring)
+                if their_mass > 0 and their_cov < own_cov:
+                    continue
             strength = min(1.0, own_mass / mass_i / scoring.ea_share)
             evidence = min(1.0, own_cov / scoring.ea_own_coverage)
             factor[i, j] = 1.0 - strength * (1.0 - evidence)
