@@ -218,22 +218,22 @@ def test_wording_robustness_on_the_eval_pairs(pair_library):
     for r in results:
         for metric in ("precision", "recall"):
             assert r["weaker"][metric] >= GOALS["weaker"], (r["pair"], r["weaker"], r["errors"])
-        # measured 0.667-1.0 and 0.8-1.0 per pair
-        assert r["missing"]["precision"] >= 0.6, (r["pair"], r["missing"], r["errors"])
-        assert r["missing"]["recall"] >= 0.75, (r["pair"], r["missing"], r["errors"])
+        # fifth round, measured 0.8-1.0 and 0.909-1.0 per pair
+        assert r["missing"]["precision"] >= 0.75, (r["pair"], r["missing"], r["errors"])
+        assert r["missing"]["recall"] >= 0.85, (r["pair"], r["missing"], r["errors"])
     pooled = blind_summary(results)
     assert pooled["weaker"]["precision"] >= GOALS["weaker"] and pooled["weaker"]["recall"] >= GOALS["weaker"]
-    # measured P 0.844, R 0.900 pooled over 30 omissions
-    assert pooled["missing"]["precision"] >= 0.8, pooled
-    assert pooled["missing"]["recall"] >= 0.85, pooled
+    # measured P 0.902, R 0.979 pooled over 47 omissions
+    assert pooled["missing"]["precision"] >= 0.88, pooled
+    assert pooled["missing"]["recall"] >= 0.95, pooled
 
 
-@pytest.mark.xfail(reason="goal not reached: precision of 'missing' is 0.844 on the blind eval pairs pooled (bench/RESULTS.md)", strict=False)
-def test_missing_precision_goal_on_the_blind_eval_pairs(pair_library):
+def test_missing_goal_on_the_blind_eval_pairs(pair_library):
     from gap_eval import GOALS, blind_summary
 
     pooled = blind_summary(_eval_results(pair_library))
     assert pooled["missing"]["precision"] >= GOALS["missing"], pooled
+    assert pooled["missing"]["recall"] >= GOALS["missing"], pooled
 
 
 def test_a_draft_file_is_not_stored(pair_library):
