@@ -332,7 +332,7 @@ Rounds 3 and 4 test the same matcher, so their six blind pairs pool too: missing
   restates another item, or kept only as a terse paraphrase. A user who prefers fewer false
   alarms can lower `CCHC_GAP_PARTIAL` (or `--partial`) at the cost of letting more omissions
   through.
-* Covered vs. partial is the weakest decision (status accuracy 0.78–0.88 on the blind pairs):
+* Covered vs. partial is the weakest decision (status accuracy 0.77–0.94 on the round-5 blind pairs):
   the calibration pairs hold 27 partial rewrites against 559 full ones, so `gap_covered` rests on
   little data.
 * "Extra" clauses are conservative: a draft clause is extra only if it matches no item even at
